@@ -1,0 +1,6 @@
+"""Kernel models: base classes, data keys, workflows, approvals."""
+
+from .base import TimeStampedModel, UUIDModel
+from .keys import DataKey
+
+__all__ = ["DataKey", "TimeStampedModel", "UUIDModel"]
