@@ -21,11 +21,20 @@ def hashed_default_password() -> str:
 class OrgUnitFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = OrgUnit
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"U{n:04d}")
     name = factory.Sequence(lambda n: f"Unit {n}")
     kind = OrgUnit.Kind.BRANCH
     parent = None
+
+    @factory.post_generation
+    def path(self, create, extracted, **kwargs):
+        # The materialised path holds the unit's own key, as org_unit_create sets it, so
+        # scoped querysets see factory units exactly like real ones.
+        if create and not self.path:
+            self.path = f"{self.parent.path if self.parent else '/'}{self.pk}/"
+            OrgUnit.objects.filter(pk=self.pk).update(path=self.path)
 
 
 class RoleFactory(factory.django.DjangoModelFactory):

@@ -7,7 +7,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from bankcrm.core.models import TimeStampedModel
+from bankcrm.core.crypto import EncryptedTextField
+from bankcrm.core.models import TimeStampedModel, UUIDModel
+
+from .querysets import RestrictedManager, RestrictedQuerySet
 
 
 class OrgUnit(TimeStampedModel):
@@ -34,6 +37,11 @@ class OrgUnit(TimeStampedModel):
     # portable to SQLite.
     path = models.CharField(max_length=512, db_index=True, editable=False, default="")
     is_active = models.BooleanField(_("active"), default=True)
+
+    # A unit is scoped by its own path: a branch manager sees their unit and those below it.
+    scope_unit_field = "self"
+
+    objects = RestrictedManager()
 
     class Meta:
         verbose_name = _("organisation unit")
@@ -84,6 +92,9 @@ class Role(TimeStampedModel):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
+    # Roles are bank-wide reference data: the permission alone decides who sees them.
+    objects = RestrictedManager()
+
     class Meta:
         verbose_name = _("role")
         verbose_name_plural = _("roles")
@@ -91,6 +102,13 @@ class Role(TimeStampedModel):
 
     def __str__(self) -> str:
         return str(self.name)
+
+
+class BankUserManager(UserManager.from_queryset(RestrictedQuerySet)):  # type: ignore[misc]
+    """Django's user manager with the actor-scoped ``restrict`` / ``visible_to``."""
+
+    # Migrations never import application code; historical models use a plain manager.
+    use_in_migrations = False
 
 
 class User(AbstractUser):
@@ -121,7 +139,9 @@ class User(AbstractUser):
     must_change_password = models.BooleanField(_("must change password"), default=False)
     mfa_enabled = models.BooleanField(_("two-factor authentication on"), default=False)
 
-    objects = UserManager()
+    scope_unit_field = "org_unit"
+
+    objects = BankUserManager()  # type: ignore[misc]
 
     class Meta:
         verbose_name = _("user")
@@ -151,6 +171,12 @@ class Portfolio(TimeStampedModel):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
+    scope_unit_field = "org_unit"
+    # A portfolio is scoped by its own manager: a relationship manager sees their books.
+    scope_portfolio_field = "self"
+
+    objects = RestrictedManager()
+
     class Meta:
         verbose_name = _("portfolio")
         verbose_name_plural = _("portfolios")
@@ -172,6 +198,10 @@ class ApiToken(TimeStampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    scope_unit_field = "user__org_unit"
+
+    objects = RestrictedManager()
+
     class Meta:
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
@@ -181,3 +211,25 @@ class ApiToken(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class MfaDevice(UUIDModel):
+    """The authenticator app a user signs in with: its TOTP secret, encrypted at rest."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="mfa_device")
+    secret = EncryptedTextField(_("secret"))
+    # Set when the user proved the app works; until then the device is a pending enrolment.
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Last TOTP time step accepted: a code is never accepted twice (replay protection).
+    last_timestep = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    scope_unit_field = "user__org_unit"
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("two-factor device")
+        verbose_name_plural = _("two-factor devices")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({_('two-factor device')})"
