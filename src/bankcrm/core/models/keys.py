@@ -33,3 +33,26 @@ class DataKey(models.Model):
     def __str__(self) -> str:
         state = "destroyed" if self.destroyed_at else f"kek v{self.kek_version}"
         return f"{self.scope} ({state})"
+
+
+class KeyRotation(models.Model):
+    """One run of key rotation: data keys moved to a new master key version, with progress."""
+
+    kek_version = models.PositiveIntegerField(_("key version"))
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Whether this run also re-encrypts every encrypted value under a fresh nonce.
+    reencrypt = models.BooleanField(_("re-encrypt values"), default=False)
+    rewrapped = models.PositiveIntegerField(_("data keys re-wrapped"), default=0)
+    reencrypted = models.PositiveIntegerField(_("values re-encrypted"), default=0)
+    # Resume point of the re-encryption: {"<app_label.model>": "<last pk done>" | "done"}.
+    progress = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("key rotation")
+        verbose_name_plural = _("key rotations")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else "in progress"
+        return f"key rotation to v{self.kek_version} ({state})"
