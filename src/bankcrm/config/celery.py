@@ -13,3 +13,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankcrm.config.settings")
 app = Celery("bankcrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The outbox sweep (bankcrm.events.tasks): delivers retries that fell due and any event whose
+# dispatch right after its commit was lost (broker down, worker killed).
+app.conf.beat_schedule = {
+    "events-dispatch-pending": {
+        "task": "events.dispatch_pending",
+        "schedule": float(os.environ.get("BANKCRM_EVENTS_SWEEP_SECONDS") or 60),
+    },
+}

@@ -1,6 +1,25 @@
 """Kernel models: base classes, data keys, workflows, approvals."""
 
+from .approvals import PendingApproval
 from .base import TimeStampedModel, UUIDModel
-from .keys import DataKey
+from .keys import DataKey, KeyRotation
+from .workflow import (
+    WorkflowDefinition,
+    WorkflowState,
+    WorkflowSubjectMixin,
+    WorkflowTransition,
+    WorkflowTransitionLog,
+)
 
-__all__ = ["DataKey", "TimeStampedModel", "UUIDModel"]
+__all__ = [
+    "DataKey",
+    "KeyRotation",
+    "PendingApproval",
+    "TimeStampedModel",
+    "UUIDModel",
+    "WorkflowDefinition",
+    "WorkflowState",
+    "WorkflowSubjectMixin",
+    "WorkflowTransition",
+    "WorkflowTransitionLog",
+]
