@@ -28,6 +28,10 @@ CHAINED_FIELDS = (
 )
 
 
+# One encoder for every row: json.dumps would build a new one per call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _normalise(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
@@ -37,9 +41,7 @@ def _normalise(value: Any) -> Any:
 def canonical_bytes(fields: dict[str, Any]) -> bytes:
     """Sorted-key JSON of the chained fields: the same bytes for the same row, always."""
     data = {name: _normalise(fields.get(name)) for name in CHAINED_FIELDS}
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def row_hash(prev_hash: str, fields: dict[str, Any]) -> str:
