@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -99,6 +100,9 @@ class Command(BaseCommand):
             f"http://{bind_address(host, port)}/ with {workers} worker(s). Ctrl+C stops it."
         )
         self.stdout.flush()
+        # whitenoise also looks in STATIC_ROOT (empty in the embedded mode) and warns in
+        # every worker when the folder is missing.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         connections.close_all()
         argv = [
             sys.executable,
@@ -117,6 +121,9 @@ class Command(BaseCommand):
             "-",
             "--error-logfile",
             "-",
+            # The control socket defaults to one path in $HOME shared by every gunicorn of
+            # the user; bankcrm is driven by signals from the service manager instead.
+            "--no-control-socket",
         ]
         # Replace this process, so signals from the service manager reach gunicorn directly.
         os.execv(sys.executable, argv)  # noqa: S606 # nosec B606 # fixed argv, no shell

@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if options["check"]:
             self.stdout.write(self.style.SUCCESS("Configuration OK: " + " ".join(argv[2:])))
             return
-        self.stdout.write("Starting: celery " + " ".join(argv[4:]))
+        self.stdout.write("Starting: " + " ".join(argv[2:]))
         self.stdout.flush()
         connections.close_all()
         # Replace this process, so signals from the service manager reach Celery directly.
