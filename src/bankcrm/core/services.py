@@ -210,7 +210,8 @@ def encrypted_values_reencrypt_batch(
         if resume_at == "done":
             return 0
         pk_field = model._meta.pk
-        assert pk_field is not None  # every concrete model has one
+        if pk_field is None:  # abstract models have none; rotation only visits concrete ones
+            raise TypeError(f"{label} has no primary key")
         rows_qs = model._base_manager.order_by("pk")
         if resume_at:
             rows_qs = rows_qs.filter(pk__gt=pk_field.to_python(resume_at))
