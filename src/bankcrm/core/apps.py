@@ -13,4 +13,3 @@ class CoreConfig(AppConfig):
         from bankcrm.web.navigation import register_nav
 
         register_nav("approvals", _("Approvals"), "core:approval_list", order=50, icon="approval")
-
