@@ -57,7 +57,7 @@ $(STAMP):
 
 demo: install
 	$(BANKCRM) migrate --noinput -v 0
-	$(BANKCRM) demo
+	$(BANKCRM) demo --customers $${BANKCRM_DEMO_CUSTOMERS:-2000} --seed 1
 	$(BANKCRM) serve --port $${BANKCRM_PORT:-8000}
 
 # The suite runs on SQLite, then on PostgreSQL when BANKCRM_TEST_DATABASE_URL is set or a

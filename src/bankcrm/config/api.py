@@ -182,3 +182,5 @@ install_problem_handlers(api)
 
 api.add_router("/customization/", "bankcrm.customization.api.router")
 api.add_router("/audit/", "bankcrm.audit.api.router")
+api.add_router("/customers/", "bankcrm.customers.api.router")
+api.add_router("/banking/", "bankcrm.banking.api.router")

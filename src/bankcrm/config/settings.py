@@ -57,6 +57,8 @@ IS_PRODUCTION = ENVIRONMENT == "production"
 
 VAR_DIR = Path(env("VAR_DIR", str(Path.cwd() / "var")) or "var").resolve()
 DATA_DIR = Path(env("DATA_DIR", str(Path.cwd().parent / "shared" / "data")) or "").resolve()
+# The currency in which customer totals are shown (other currencies through banking.FxRate).
+BASE_CURRENCY = (env("BASE_CURRENCY", "CNY") or "CNY").upper()
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -92,11 +94,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # serves the API docs' Swagger UI from its bundled static files (no CDN)
     "bankcrm.core",
     "bankcrm.access",
     "bankcrm.audit",
     "bankcrm.events",
     "bankcrm.customization",
+    "bankcrm.customers",
+    "bankcrm.banking",
+    "bankcrm.integrations",
     "bankcrm.web",
 ]
 
@@ -213,6 +219,9 @@ if IS_PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+    # Preloading binds every subdomain of the bank's domain for years: the domain owner's
+    # decision (BANKCRM_HSTS_PRELOAD), not a defect of an installation that leaves it off.
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
@@ -235,6 +244,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Outbox delivery (bankcrm.events): attempts before an event is dead-lettered, the retry
+# back-off (base doubling per attempt, capped) and the sweep's batch size.
+EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 8)
+EVENTS_RETRY_BASE_SECONDS = env_int("EVENTS_RETRY_BASE_SECONDS", 30)
+EVENTS_RETRY_MAX_SECONDS = env_int("EVENTS_RETRY_MAX_SECONDS", 3600)
+EVENTS_DISPATCH_BATCH = env_int("EVENTS_DISPATCH_BATCH", 100)
 
 # --- Language and time --------------------------------------------------------------------
 
@@ -289,4 +305,6 @@ LOGGING = {
 }
 
 HELP_URL = env("HELP_URL", "/help/") or "/help/"
+# Shown in the top bar of every page.
+BANK_NAME = env("BANK_NAME", "bankcrm") or "bankcrm"
 PORT = env_int("PORT", 8000)

@@ -6,5 +6,12 @@ urlpatterns = [
     path("", include("bankcrm.web.urls")),
     path("access/", include("bankcrm.access.urls")),
     path("audit/", include("bankcrm.audit.urls")),
+    path("approvals/", include("bankcrm.core.urls")),
+    path("customers/", include("bankcrm.customers.urls")),
+    path("banking/", include("bankcrm.banking.urls")),
     path("api/v1/", include("bankcrm.config.api_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# The 500 page is rendered without the database (see bankcrm.web.views.server_error).
+handler500 = "bankcrm.web.views.server_error"

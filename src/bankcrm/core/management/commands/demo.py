@@ -10,6 +10,7 @@ it does is in the audit trail.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from bankcrm.core.context import request_context
 DEMO_SEEDERS: list[str] = [
     "bankcrm.core.management.commands.demo.seed_organisation",
     "bankcrm.core.management.commands.demo.seed_staff",
+    "bankcrm.integrations.demo.seed_customers",
 ]
 
 DEMO_EMAIL_DOMAIN = "demo-bank.example"
@@ -80,6 +82,10 @@ class DemoRun:
     password: str
     stdout: OutputWrapper
     created: list[str] = field(default_factory=list)
+    # ``--customers N --seed S --as-of DATE``: how many demo customers, from which seed.
+    customers: int = 0
+    seed: int = 1
+    as_of: dt.date | None = None
 
     def note(self, what: str) -> None:
         self.created.append(what)
@@ -167,9 +173,32 @@ def seed_staff(*, actor: SystemActor, demo: DemoRun) -> None:
 class Command(BaseCommand):
     help = "Create the demo bank (organisation, one user per role, portfolios); idempotent."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=0,
+            help="Also generate this many customers with accounts and a year of transactions.",
+        )
+        parser.add_argument(
+            "--seed", type=int, default=1, help="Seed of the customer generator (default 1)."
+        )
+        parser.add_argument(
+            "--as-of",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="Last day of the generated year of transactions (default: today).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         password, source = demo_password(settings.VAR_DIR)
-        demo = DemoRun(password=password, stdout=self.stdout)
+        demo = DemoRun(
+            password=password,
+            stdout=self.stdout,
+            customers=options.get("customers") or 0,
+            seed=options.get("seed", 1),
+            as_of=options.get("as_of"),
+        )
         actor = SystemActor("demo")
         with request_context(channel="command"):
             for dotted in DEMO_SEEDERS:
