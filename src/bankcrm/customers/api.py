@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from bankcrm.access.models import OrgUnit, Portfolio, User
 from bankcrm.core.crypto import preload_keys
@@ -333,7 +333,7 @@ def party_create(request: HttpRequest, payload: PartyIn) -> Any:
             )
         party = services.party_create_organisation(**common, **payload.organisation.model_dump())
     party = selectors.party_get(actor=actor, pk=party.pk)
-    return 201, party_out(party, _Revealer(actor, Unmask()))
+    return Status(201, party_out(party, _Revealer(actor, Unmask())))
 
 
 @router.get("/{uuid:pk}", response=PartyOut)
@@ -495,7 +495,7 @@ def identifier_add(request: HttpRequest, pk: uuid.UUID, payload: IdentifierIn) -
     actor = _actor(request)
     party = selectors.party_get(actor=actor, pk=pk)
     identifier = services.identifier_add(actor=actor, party=party, **payload.model_dump())
-    return 201, identifier_out(identifier, _Revealer(actor, Unmask()))
+    return Status(201, identifier_out(identifier, _Revealer(actor, Unmask())))
 
 
 @router.patch("/identifiers/{uuid:pk}", response=IdentifierOut)
@@ -513,7 +513,7 @@ def identifier_remove(request: HttpRequest, pk: uuid.UUID, reason: str = "") -> 
     actor = _actor(request)
     identifier = selectors.identifier_get(actor=actor, pk=pk)
     services.identifier_remove(actor=actor, identifier=identifier, reason=reason)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Contact points ----------------------------------------------------------------------
@@ -534,7 +534,7 @@ def contact_point_add(request: HttpRequest, pk: uuid.UUID, payload: ContactPoint
     party = selectors.party_get(actor=actor, pk=pk)
     data = payload.model_dump()
     contact = services.contact_point_add(actor=actor, party=party, **data)
-    return 201, contact_point_out(contact, _Revealer(actor, Unmask()))
+    return Status(201, contact_point_out(contact, _Revealer(actor, Unmask())))
 
 
 @router.patch("/contact-points/{uuid:pk}", response=ContactPointOut)
@@ -552,7 +552,7 @@ def contact_point_remove(request: HttpRequest, pk: uuid.UUID, reason: str = "") 
     actor = _actor(request)
     contact = selectors.contact_point_get(actor=actor, pk=pk)
     services.contact_point_remove(actor=actor, contact_point=contact, reason=reason)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Relationships -----------------------------------------------------------------------
@@ -597,7 +597,7 @@ def relationship_add(request: HttpRequest, pk: uuid.UUID, payload: RelationshipI
     data = payload.model_dump()
     data.pop("party_to")
     relationship = services.relationship_add(actor=actor, party_from=party, party_to=other, **data)
-    return 201, _relationship_out(relationship)
+    return Status(201, _relationship_out(relationship))
 
 
 @router.patch("/relationships/{int:pk}", response=RelationshipOut)
@@ -615,7 +615,7 @@ def relationship_remove(request: HttpRequest, pk: int, reason: str = "") -> Any:
     actor = _actor(request)
     relationship = selectors.relationship_get(actor=actor, pk=pk)
     services.relationship_remove(actor=actor, relationship=relationship, reason=reason)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Interactions ------------------------------------------------------------------------
@@ -637,7 +637,7 @@ def interaction_log(request: HttpRequest, pk: uuid.UUID, payload: InteractionIn)
     actor = _actor(request)
     party = selectors.party_get(actor=actor, pk=pk)
     interaction = services.interaction_log(actor=actor, party=party, **payload.model_dump())
-    return 201, interaction_out(interaction, _Revealer(actor, Unmask()))
+    return Status(201, interaction_out(interaction, _Revealer(actor, Unmask())))
 
 
 @router.get("/interactions/{uuid:pk}", response=InteractionOut)
@@ -662,7 +662,7 @@ def interaction_remove(request: HttpRequest, pk: uuid.UUID, reason: str = "") ->
     actor = _actor(request)
     interaction = selectors.interaction_get(actor=actor, pk=pk)
     services.interaction_remove(actor=actor, interaction=interaction, reason=reason)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Tasks -------------------------------------------------------------------------------
@@ -697,7 +697,7 @@ def task_create(request: HttpRequest, payload: TaskIn) -> Any:
         priority=payload.priority,
         description=payload.description,
     )
-    return 201, task_out(task)
+    return Status(201, task_out(task))
 
 
 @router.get("/tasks/{int:pk}", response=TaskOut)

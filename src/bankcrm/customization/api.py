@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router
+from ninja import Router, Status
 
 from bankcrm.core import error_codes
 from bankcrm.core.errors import ProblemError, field_error, field_errors_from_django
@@ -69,7 +69,7 @@ def custom_field_create(request: HttpRequest, payload: CustomFieldDefinitionIn) 
         definition = services.custom_field_definition_create(actor=_actor(request), **data)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    return 201, definition
+    return Status(201, definition)
 
 
 @router.get("/custom-fields/{int:pk}", response=CustomFieldDefinitionOut)
