@@ -519,13 +519,12 @@ def _relationships(
         spouses = [p for p in people if p.household_role == "spouse"]
         children = [p for p in people if p.household_role == "child"]
         parents = [head_key] + [s.key for s in spouses]
+        # One row per link: the 360 page shows a relationship from both parties' side.
         for spouse in spouses:
-            link(head_key, spouse.key, "spouse")
             link(spouse.key, head_key, "spouse")
         for child in children:
             for parent in parents:
                 link(parent, child.key, "parent")
-                link(child.key, parent, "child")
     for organisation in bank.organisations:
         if organisation.key in new_keys and organisation.director in party_pks:
             link(organisation.director, organisation.key, "director")
