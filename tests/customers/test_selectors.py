@@ -154,7 +154,8 @@ def test_portfolio_customers_totals_contact_and_sorting(bank, django_assert_num_
     Party.objects.filter(pk=party.pk).update(last_contacted_at=now - dt.timedelta(days=2))
     Party.objects.filter(pk=quiet.pk).update(last_contacted_at=now - dt.timedelta(days=90))
     selectors.portfolio_customers(actor=bank.rm_a)  # warms the actor's role cache
-    with django_assert_num_queries(2):
+    # The actor's portfolios, the count, the page's keys, the page's rows with balances.
+    with django_assert_num_queries(4):
         page = selectors.portfolio_customers(actor=bank.rm_a, sort="-balance", now=now)
     names = [(p.display_name, p.total_balance, p.days_since_contact) for p in page.rows]
     assert names == [
@@ -167,3 +168,42 @@ def test_portfolio_customers_totals_contact_and_sorting(bank, django_assert_num_
     assert [p.display_name for p in stale.rows] == ["安静", "陈美丽"]
     assert selectors.portfolio_customers(actor=bank.rm_b).total == 1
     assert AccountRoleFactory  # factories for every model are importable
+
+
+def test_portfolio_pages_by_name_read_keys_then_rows(bank, django_assert_num_queries):
+    """Deep pages cost the same queries as the first; rows keep the page's order and each
+    carries its own balance (the balances are summed for the page's rows only)."""
+    names = [f"客户{n:02d}" for n in range(12)]
+    parties = [
+        PersonFactory(display_name=name, owning_unit=bank.branch_a, portfolio=bank.portfolio_a)
+        for name in reversed(names)
+    ]
+    for n, party in enumerate(parties):
+        AccountFactory(owner=party, branch=bank.branch_a, balance=Decimal(100 * (n + 1)))
+    # Another manager's customer sorting first is not on rm_a's pages.
+    PersonFactory(display_name="客户", owning_unit=bank.branch_a, portfolio=bank.portfolio_b)
+    selectors.portfolio_customers(actor=bank.rm_a)  # warms the actor's role cache
+    expected = sorted([*names, bank.customer_a.display_name])
+    seen = []
+    for number in (1, 2, 3):
+        with django_assert_num_queries(4):
+            page = selectors.portfolio_customers(actor=bank.rm_a, page=number, page_size=5)
+        assert page.total == 13
+        assert page.pages == 3
+        seen.extend(page.rows)
+    assert [row.display_name for row in seen] == expected
+    balances = {row.display_name: row.total_balance for row in seen}
+    # parties[n] (named names[11 - n]) holds 100 * (n + 1).
+    assert balances["客户00"] == Decimal("1200.00")
+    assert balances["客户11"] == Decimal("100.00")
+    assert balances[bank.customer_a.display_name] == Decimal("0.00")
+    backwards = selectors.portfolio_customers(actor=bank.rm_a, sort="-name", page=1, page_size=3)
+    assert [row.display_name for row in backwards.rows] == expected[::-1][:3]
+
+
+def test_portfolio_of_someone_managing_nothing_is_empty(bank, django_assert_num_queries):
+    selectors.portfolio_customers(actor=bank.analyst)  # warms the actor's role cache
+    # The portfolios only: with none, nothing else is read.
+    with django_assert_num_queries(1):
+        page = selectors.portfolio_customers(actor=bank.analyst)
+    assert (page.rows, page.total, page.pages) == ([], 0, 1)

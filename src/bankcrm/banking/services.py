@@ -6,9 +6,9 @@ exchange rates, and the bulk load of transactions from core banking or an import
 for a chunk of which some rows are stored already, ``COPY`` into a temporary table and one
 ``INSERT … SELECT … ON CONFLICT DO NOTHING``). Either way a row whose
 ``(account, source_id)`` is already stored is skipped, so loading a file twice adds
-nothing. The monthly in/out totals stay right however often a load is repeated:
-PostgreSQL adds the rows actually stored to them, SQLite recomputes the touched months from
-the stored rows; ``monthly_flows_recompute`` rebuilds them from the rows at any time.
+nothing. The monthly in/out totals of the months that received rows are then recomputed
+from the stored rows with one statement (so they are right however often a load is
+repeated).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -72,6 +73,8 @@ _TEXT_FIELDS = (
 # The shortest limit of the free texts but the country code.
 _TEXT_SHORTEST = min(_TEXT_LIMITS[name] for name in _TEXT_FIELDS if name != "counterparty_country")
 _COUNTRY_LIMIT = _TEXT_LIMITS["counterparty_country"]
+# The PostgreSQL advisory lock under which monthly totals are recomputed ("bankflow").
+_FLOWS_LOCK = 0x62616E6B666C6F77
 _KINDS = frozenset(Transaction.Kind.values)
 _CHANNELS = frozenset(Transaction.Channel.values) | {""}
 _LIABILITY_CATEGORIES = {Product.Category.LOAN, Product.Category.CREDIT_CARD}
@@ -378,7 +381,7 @@ class BulkAppendResult:
     inserted: int = 0
     skipped: int = 0
     accounts: int = 0
-    #: SQLite: the first and last booking date per account, whose months are recomputed.
+    #: SQLite: the first and last booking date per account (PostgreSQL keeps its own).
     touched: dict[uuid.UUID, tuple[dt.date, dt.date]] = field(default_factory=dict, repr=False)
 
 
@@ -398,6 +401,7 @@ def _as_date(value: Any, index: int, name: str) -> dt.date:
 
 
 _AMOUNT_LIMIT = Decimal(10) ** 16
+_AMOUNT_STEP = Decimal("0.0001")
 
 
 def _as_decimal(value: Any, index: int, name: str) -> Decimal:
@@ -410,10 +414,12 @@ def _as_decimal(value: Any, index: int, name: str) -> Decimal:
             amount = Decimal(str(value))
         except InvalidOperation:
             raise _row_error(index, name, _("This is not an amount.")) from None
+    # Stored with four decimal places: an amount that would be rounded is refused
+    # (trailing zeros lose nothing).
     if (
         not amount.is_finite()
         or not -_AMOUNT_LIMIT < amount < _AMOUNT_LIMIT
-        or amount.as_tuple().exponent < -4  # type: ignore[operator]
+        or amount != amount.quantize(_AMOUNT_STEP)
     ):
         raise _row_error(index, name, _("This amount cannot be stored."))
     return amount
@@ -494,7 +500,9 @@ def _prepare(index: int, row: TransactionRow | Mapping[str, Any]) -> tuple[Any, 
         value_date = _as_date(value_date, index, "value_date")
     if running is not None:
         running = _as_decimal(running, index, "running_balance")
-    description, name, account, bank, country = cleaned = [_text(text) for text in texts]
+    description, name, account, bank, country = cleaned = [
+        text if type(text) is str else str(text or "") for text in texts
+    ]
     # One test passes the usual row; the field at fault is looked for only when it fails.
     if len(country) > _COUNTRY_LIMIT or max(map(len, cleaned)) > _TEXT_SHORTEST:
         for field_name, text in zip(_TEXT_FIELDS, cleaned, strict=True):
@@ -601,23 +609,12 @@ def _insert_sqlite(
     return inserted
 
 
-#: Monthly totals added by a load: (account, first day of month) -> [in, out, count].
-_FlowDelta = dict[tuple[uuid.UUID, dt.date], list[Any]]
-
-
-def _flows_add(flows: _FlowDelta, rows: Iterable[tuple[Any, dt.date, Decimal]]) -> None:
-    """Add bookings ``(account, booking date, signed amount)`` to ``flows``."""
-    zero = Decimal(0)
-    for account_id, booking_date, amount in rows:
-        key = (account_id, booking_date.replace(day=1))
-        total = flows.get(key)
-        if total is None:
-            total = flows[key] = [zero, zero, 0]
-        if amount > 0:
-            total[0] += amount
-        elif amount < 0:
-            total[1] -= amount
-        total[2] += 1
+def _span_add(spans: dict[uuid.UUID, Any], account_id: uuid.UUID, booking_date: dt.date) -> None:
+    span = spans.get(account_id)
+    if span is None:
+        spans[account_id] = (booking_date, booking_date)
+    elif booking_date < span[0] or booking_date > span[1]:
+        spans[account_id] = (min(span[0], booking_date), max(span[1], booking_date))
 
 
 class _LoadPostgreSQL:
@@ -628,9 +625,8 @@ class _LoadPostgreSQL:
     costs. Should any of its rows already be stored (a file loaded again, or overlapping
     the previous one), the unique constraint stops the ``COPY``; the savepoint is rolled
     back and the chunk goes through a staging table and ``INSERT … ON CONFLICT DO
-    NOTHING``, which stores only the new rows. Either way the monthly totals of the
-    stored rows are summed here and added to ``banking_accountmonthlyflow`` once, at the
-    end (:meth:`flows_apply`).
+    NOTHING``, which stores only the new rows. ``spans`` keeps, per account, the first and
+    last booking date of the rows stored, whose months are recomputed after the load.
     """
 
     columns = ", ".join(_TXN_COLUMNS)
@@ -638,7 +634,7 @@ class _LoadPostgreSQL:
     def __init__(self, cursor: Any) -> None:
         self.cursor = cursor
         self.known: set[uuid.UUID] = set()
-        self.flows: _FlowDelta = {}
+        self.spans: dict[uuid.UUID, tuple[dt.date, dt.date]] = {}
         self.inserted = 0
         self.staging = False
 
@@ -653,22 +649,39 @@ class _LoadPostgreSQL:
             if row[0] not in self.known:
                 raise _unknown_account_error(row[0])
 
-    def chunk_load(self, chunk: list[tuple[Any, ...]]) -> None:
+    def chunk_load(self, rows: Iterator[tuple[Any, ...]], size: int) -> bool:
+        """Load the next ``size`` rows of ``rows``; False when there were none left.
+
+        The rows are checked and written to ``COPY`` one by one, so the database stores
+        them while the next ones are being checked.
+        """
         from psycopg.errors import UniqueViolation
 
-        self.accounts_check(chunk)
+        first = next(rows, None)
+        if first is None:
+            return False
+        chunk = [first]
         copy_sql = f"COPY banking_transaction ({self.columns}) FROM STDIN"
         try:
             with transaction.atomic(), self.cursor.cursor.copy(copy_sql) as copy:
-                for row in chunk:
+                copy.write_row(first)
+                for row in islice(rows, size - 1):
+                    chunk.append(row)
                     copy.write_row(row)
         except UniqueViolation:
             # Some of these bookings are stored already: the unique constraint on
             # (account, source id) refused the chunk, and the savepoint undid it.
+            chunk.extend(islice(rows, size - len(chunk)))
+            self.accounts_check(chunk)
             self._chunk_load_skipping(chunk)
-            return
+            return True
+        # Foreign keys are checked at commit: name an unknown account clearly before.
+        self.accounts_check(chunk)
         self.inserted += len(chunk)
-        _flows_add(self.flows, ((row[0], row[1], row[3]) for row in chunk))
+        spans = self.spans
+        for row in chunk:
+            _span_add(spans, row[0], row[1])
+        return True
 
     def _chunk_load_skipping(self, chunk: list[tuple[Any, ...]]) -> None:
         cursor = self.cursor
@@ -688,61 +701,28 @@ class _LoadPostgreSQL:
             f"INSERT INTO banking_transaction ({self.columns}) "  # noqa: S608  # nosec B608
             f"SELECT {self.columns} FROM banking_transaction_load "
             "ON CONFLICT (account_id, source_id) DO NOTHING "
-            "RETURNING account_id, booking_date, amount"
+            "RETURNING account_id, booking_date"
         )
         stored = cursor.fetchall()
         self.inserted += len(stored)
-        _flows_add(self.flows, stored)
-
-    def flows_apply(self) -> None:
-        """Add the load's monthly totals to the stored ones, in one statement.
-
-        Adding (rather than recomputing from the stored rows) is safe under concurrency:
-        two loads on the same account and month each add their own rows under the row
-        lock of ``ON CONFLICT DO UPDATE``, and neither overwrites the other's total.
-        """
-        if not self.flows:
-            return
-        cursor = self.cursor
-        cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS banking_flow_delta (account_id uuid, "
-            "month date, inflow numeric, outflow numeric, transaction_count integer) "
-            "ON COMMIT DROP"
-        )
-        cursor.execute("TRUNCATE banking_flow_delta")
-        with cursor.cursor.copy(
-            "COPY banking_flow_delta (account_id, month, inflow, outflow, transaction_count) "
-            "FROM STDIN"
-        ) as copy:
-            for (account_id, month), (inflow, outflow, count) in self.flows.items():
-                copy.write_row((account_id, month, inflow, outflow, count))
-        cursor.execute(
-            "INSERT INTO banking_accountmonthlyflow "
-            "(account_id, month, inflow, outflow, transaction_count) "
-            "SELECT account_id, month, inflow, outflow, transaction_count "
-            "FROM banking_flow_delta "
-            "ON CONFLICT (account_id, month) DO UPDATE SET "
-            "inflow = banking_accountmonthlyflow.inflow + excluded.inflow, "
-            "outflow = banking_accountmonthlyflow.outflow + excluded.outflow, "
-            "transaction_count = banking_accountmonthlyflow.transaction_count "
-            "+ excluded.transaction_count"
-        )
-        self.flows = {}
+        for account_id, booking_date in stored:
+            _span_add(self.spans, account_id, booking_date)
 
 
 def _insert_postgresql(rows: Iterator[tuple[Any, ...]], batch_size: int) -> tuple[int, int]:
-    """Load ``rows`` chunk by chunk; (rows stored, accounts seen)."""
+    """Load ``rows`` chunk by chunk, then recompute the monthly totals of the months that
+    received rows; (rows stored, accounts seen)."""
     with connection.cursor() as cursor:
         load = _LoadPostgreSQL(cursor)
-        chunk: list[tuple[Any, ...]] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= batch_size:
-                load.chunk_load(chunk)
-                chunk = []
-        if chunk:
-            load.chunk_load(chunk)
-        load.flows_apply()
+        while load.chunk_load(rows, batch_size):
+            pass
+        if load.spans:
+            # Loads of the same accounts running at once would each recompute a month
+            # from the rows they see, without the other's uncommitted rows, and the last
+            # to write would win. One load at a time recomputes (the lock is held until
+            # commit); each statement reads what the previous load committed.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FLOWS_LOCK])
+            monthly_flows_recompute(load.spans)
     return load.inserted, len(load.known)
 
 
@@ -759,8 +739,7 @@ def monthly_flows_recompute(touched: Mapping[uuid.UUID, tuple[dt.date, dt.date]]
     """Recompute the monthly in/out totals of each account over the months of its span,
     from the stored transactions.
 
-    The SQLite bulk load calls it in its transaction (audited there); it also rebuilds the
-    totals of given accounts after rows were written some other way.
+    Internal to the bulk load (it runs in the load's transaction, audited there).
     """
     if not touched:
         return
@@ -781,6 +760,9 @@ def monthly_flows_recompute(touched: Mapping[uuid.UUID, tuple[dt.date, dt.date]]
             ) as copy:
                 for span in spans:
                     copy.write_row(span)
+            # A temporary table has no statistics until analysed: the planner would guess
+            # its size for the statements below.
+            cursor.execute("ANALYZE banking_flow_touched")
             month = "date_trunc('month', t.booking_date)::date"
         else:
             cursor.execute(
@@ -794,25 +776,51 @@ def monthly_flows_recompute(touched: Mapping[uuid.UUID, tuple[dt.date, dt.date]]
                 [(a.hex, f.isoformat(), t.isoformat()) for a, f, t in spans],
             )
             month = "strftime('%Y-%m-01', t.booking_date)"
+        # Months without totals yet (a first load of the accounts) take a plain insert,
+        # cheaper than the conflict check of each row; only the bulk load writes totals,
+        # one load at a time, so none can appear in between.
         cursor.execute(
-            "INSERT INTO banking_accountmonthlyflow "  # noqa: S608  # nosec B608
-            "(account_id, month, inflow, outflow, transaction_count) "
-            f"SELECT t.account_id, {month}, "
-            "COALESCE(SUM(CASE WHEN t.amount > 0 THEN t.amount ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN t.amount < 0 THEN -t.amount ELSE 0 END), 0), "
-            "COUNT(*) "
-            "FROM banking_transaction t JOIN banking_flow_touched x "
-            "ON x.account_id = t.account_id "
-            "AND t.booking_date >= x.from_date AND t.booking_date <= x.to_date "
-            "WHERE 1 = 1 "
-            f"GROUP BY t.account_id, {month} "
-            "ON CONFLICT (account_id, month) DO UPDATE SET "
+            "SELECT 1 FROM banking_accountmonthlyflow f JOIN banking_flow_touched x "
+            "ON x.account_id = f.account_id "
+            "AND f.month >= x.from_date AND f.month <= x.to_date LIMIT 1"
+        )
+        upsert = (
+            " ON CONFLICT (account_id, month) DO UPDATE SET "
             "inflow = excluded.inflow, outflow = excluded.outflow, "
             "transaction_count = excluded.transaction_count"
+            if cursor.fetchone() is not None
+            else ""
+        )
+        sums = (
+            "COALESCE(SUM(CASE WHEN t.amount > 0 THEN t.amount ELSE 0 END), 0) AS inflow, "
+            "COALESCE(SUM(CASE WHEN t.amount < 0 THEN -t.amount ELSE 0 END), 0) AS outflow, "
+            "COUNT(*) AS transaction_count"
         )
         if vendor == "postgresql":
-            cursor.execute("TRUNCATE banking_flow_touched")
+            # Account by account through the index on (account, booking date): the work
+            # follows the rows touched, not the size of the table.
+            select = (
+                "SELECT x.account_id, m.month, m.inflow, m.outflow, m.transaction_count "  # noqa: S608  # nosec B608
+                f"FROM banking_flow_touched x CROSS JOIN LATERAL (SELECT {month} AS month, "
+                f"{sums} FROM banking_transaction t WHERE t.account_id = x.account_id "
+                "AND t.booking_date >= x.from_date AND t.booking_date <= x.to_date "
+                f"GROUP BY {month}) m"
+            )
         else:
+            # "WHERE" keeps SQLite from reading the upsert's ON as a join's.
+            select = (
+                f"SELECT t.account_id, {month}, {sums} "  # noqa: S608  # nosec B608
+                "FROM banking_transaction t JOIN banking_flow_touched x "
+                "ON x.account_id = t.account_id "
+                "AND t.booking_date >= x.from_date AND t.booking_date <= x.to_date "
+                f"WHERE 1 = 1 GROUP BY t.account_id, {month}"
+            )
+        cursor.execute(
+            "INSERT INTO banking_accountmonthlyflow "  # nosec B608
+            f"(account_id, month, inflow, outflow, transaction_count) {select}{upsert}"
+        )
+        if vendor != "postgresql":
+            # PostgreSQL drops its temporary table at commit; SQLite keeps it.
             cursor.execute("DELETE FROM banking_flow_touched")
 
 
@@ -854,8 +862,7 @@ def transactions_append_bulk(
             result.inserted = _insert_sqlite(rows_checked, batch_size, result.touched)
             result.accounts = len(result.touched)
             if result.inserted:
-                # SQLite has one writer at a time: recomputing the touched months from
-                # the stored rows cannot race another load.
+                # SQLite has one writer at a time: no other load can race the recompute.
                 monthly_flows_recompute(result.touched)
         result.skipped = result.received - result.inserted
         audit_record(

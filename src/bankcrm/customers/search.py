@@ -20,7 +20,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 __all__ = [
@@ -402,28 +402,33 @@ def _blind(model: Any, field: str, values: list[str]) -> list[str]:
     return [index for index in (blind_index(model, field, v) for v in values) if index]
 
 
-def _matching_party_pks(parsed: ParsedQuery) -> Q | None:
-    """The condition on parties for a personal-data query (exact blind-index look-ups)."""
+def _matching_party_pks(parsed: ParsedQuery) -> list[Any]:
+    """The keys of the parties a personal-data query names (exact blind-index look-ups).
+
+    Each look-up is its own indexed ``SELECT party_id``, joined with ``UNION`` into one
+    query: ORed into a condition on the parties instead, they would make the database
+    read every party (an OR across tables cannot use the indexes).
+    """
     from bankcrm.banking.models import Account, AccountRole
-    from bankcrm.customers.models import ContactPoint, Identifier
+    from bankcrm.customers.models import ContactPoint, Identifier, OrganisationProfile
 
     kind = parsed.kind
-    condition = Q(pk__in=[])
+    lookups: list[QuerySet[Any]] = []
     if kind == QueryKind.EMAIL:
-        indexes = _blind(ContactPoint, "value_index", [parsed.text])
-        return Q(
-            pk__in=ContactPoint.objects.filter(
-                kind=ContactPoint.Kind.EMAIL, value_index__in=indexes
-            ).values("party_id")
+        lookups.append(
+            ContactPoint.objects.filter(
+                kind=ContactPoint.Kind.EMAIL,
+                value_index__in=_blind(ContactPoint, "value_index", [parsed.text]),
+            ).values_list("party_id")
         )
     if kind == QueryKind.PHONE or kind == QueryKind.ACCOUNT_NUMBER:
         phones = phone_variants(parsed.text)
         if kind == QueryKind.PHONE or len(parsed.text) >= 7:
-            condition |= Q(
-                pk__in=ContactPoint.objects.filter(
+            lookups.append(
+                ContactPoint.objects.filter(
                     kind=ContactPoint.Kind.PHONE,
                     value_index__in=_blind(ContactPoint, "value_index", phones),
-                ).values("party_id")
+                ).values_list("party_id")
             )
     if kind in {QueryKind.ACCOUNT_NUMBER, QueryKind.IDENTIFIER, QueryKind.PHONE}:
         # Account numbers come in every shape (IBANs, card-like numbers, short legacy
@@ -431,20 +436,28 @@ def _matching_party_pks(parsed: ParsedQuery) -> Q | None:
         number = _PHONE_SEPARATORS.sub("", parsed.text)
         accounts = Account.objects.filter(
             number_index__in=_blind(Account, "number_index", [number])
-        ).values("pk")
-        condition |= Q(owned_accounts__in=accounts) | Q(
-            pk__in=AccountRole.objects.filter(account__in=accounts).values("party_id")
+        )
+        lookups.append(accounts.values_list("owner_id"))
+        lookups.append(
+            AccountRole.objects.filter(account_id__in=accounts.values("pk")).values_list("party_id")
         )
     if kind in {QueryKind.RESIDENT_ID, QueryKind.IDENTIFIER, QueryKind.ACCOUNT_NUMBER}:
-        condition |= Q(
-            pk__in=Identifier.objects.filter(
+        lookups.append(
+            Identifier.objects.filter(
                 number_index__in=_blind(Identifier, "number_index", [parsed.text])
-            ).values("party_id")
+            ).values_list("party_id")
         )
         if len(parsed.text) == 18:
             # A Unified Social Credit Code is public register data, kept in clear.
-            condition |= Q(organisation__uscc=parsed.text.upper())
-    return condition
+            lookups.append(
+                OrganisationProfile.objects.filter(uscc=parsed.text.upper()).values_list("party_id")
+            )
+    if not lookups:
+        return []
+    # Models' default orderings are not allowed inside a UNION.
+    first, *others = (lookup.order_by() for lookup in lookups)
+    query = first.union(*others) if others else first.distinct()
+    return [pk for (pk,) in query]
 
 
 def _name_condition(parsed: ParsedQuery) -> Q:
@@ -480,7 +493,8 @@ def customer_search(*, actor: Any, query: str | None, limit: int = SEARCH_LIMIT)
             return SearchResult(query=parsed, parties=[], has_more=False)
         matches = visible.filter(_name_condition(parsed))
     else:
-        matches = visible.filter(_matching_party_pks(parsed)).distinct()
+        pks = _matching_party_pks(parsed)
+        matches = visible.filter(pk__in=pks) if pks else visible.none()
     rows = list(
         matches.select_related("owning_unit", "portfolio__manager", "person")
         .prefetch_related(

@@ -89,6 +89,7 @@ def bulk_data_keys(instances: Sequence[models.Model], *, using: str = "default")
     cached keys if the batch rolls back, so a key that was never stored is never used.
     """
     keys: list[DataKey] = []
+    clear: list[tuple[uuid.UUID, str, bytes]] = []
     for instance in instances:
         if getattr(instance, "data_key_id", None) is not None:
             continue
@@ -97,8 +98,8 @@ def bulk_data_keys(instances: Sequence[models.Model], *, using: str = "default")
         key = DataKey(id=uuid.uuid4(), scope=scope, wrapped_key=wrapped, kek_version=version)
         keys.append(key)
         instance.data_key_id = key.pk  # type: ignore[attr-defined]
-        envelope._dek_cache.put(key.pk, dek)
-        envelope._scope_cache.put(scope, key.pk)
+        clear.append((key.pk, scope, dek))
+    envelope.data_keys_prime(clear)
     bulk_insert(DataKey, keys, using=using)
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -85,6 +86,23 @@ def clear_caches() -> None:
     """Forget every unwrapped key (after a keyring change, in tests)."""
     _dek_cache.clear()
     _scope_cache.clear()
+
+
+def data_keys_prime(keys: Iterable[tuple[uuid.UUID, str, bytes]]) -> None:
+    """Remember data keys just created in bulk, as ``(pk, scope, clear DEK)`` triples.
+
+    A bulk insert of many records with their own keys (an import, the demo data) wraps
+    each new DEK itself (:func:`wrap_new_data_key`) and inserts the ``DataKey`` rows at
+    once; priming lets the values sealed next use those DEKs, by key and by scope, without
+    reading back and unwrapping each key. The keys are remembered before their rows are
+    committed: a caller whose transaction rolls back must call :func:`clear_caches`, so
+    that a key never stored is never used.
+    """
+    for pk, scope, dek in keys:
+        if len(dek) != KEY_BYTES:
+            raise CryptoError(f"data key {pk} is not a {KEY_BYTES}-byte key")
+        _dek_cache.put(pk, dek)
+        _scope_cache.put(scope, pk)
 
 
 def forget_data_key(data_key: DataKey) -> None:
