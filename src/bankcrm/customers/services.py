@@ -179,6 +179,22 @@ def _birth_year(date_of_birth: dt.date | None) -> int | None:
     return date_of_birth.year if date_of_birth else None
 
 
+def _audited_delete(
+    *, actor: Any, target: Any, action: str, reason: str, object_repr: str = ""
+) -> None:
+    """Delete a record, recording its last state in the audit trail in the same transaction."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            target=target,
+            object_repr=object_repr,
+            before=audit_snapshot(target),
+            reason=reason,
+        )
+        target.delete()
+
+
 def _unknown_fields(names: list[str]) -> ValidationError:
     return ValidationError(
         {
@@ -664,16 +680,13 @@ def identifier_update(
 def identifier_remove(*, actor: Any, identifier: Identifier, reason: str = "") -> None:
     """Delete an identity document recorded in error."""
     _require_party_in_scope(actor, identifier.party, "customers.delete_identifier")
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action="identifier.remove",
-            target=identifier,
-            object_repr=f"{identifier.get_type_display()} of {identifier.party_id}",
-            before=audit_snapshot(identifier),
-            reason=reason,
-        )
-        identifier.delete()
+    _audited_delete(
+        actor=actor,
+        target=identifier,
+        action="identifier.remove",
+        reason=reason,
+        object_repr=f"{identifier.get_type_display()} of {identifier.party_id}",
+    )
 
 
 # --- Contact points ----------------------------------------------------------------------
@@ -849,16 +862,13 @@ def contact_point_update(
 def contact_point_remove(*, actor: Any, contact_point: ContactPoint, reason: str = "") -> None:
     """Delete a contact point that is wrong or no longer used."""
     _require_party_in_scope(actor, contact_point.party, "customers.delete_contactpoint")
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action="contact_point.remove",
-            target=contact_point,
-            object_repr=f"{contact_point.get_kind_display()} of {contact_point.party_id}",
-            before=audit_snapshot(contact_point),
-            reason=reason,
-        )
-        contact_point.delete()
+    _audited_delete(
+        actor=actor,
+        target=contact_point,
+        action="contact_point.remove",
+        reason=reason,
+        object_repr=f"{contact_point.get_kind_display()} of {contact_point.party_id}",
+    )
 
 
 def _check_period(start_on: dt.date | None, end_on: dt.date | None) -> None:
@@ -985,15 +995,7 @@ def relationship_update(
 def relationship_remove(*, actor: Any, relationship: Relationship, reason: str = "") -> None:
     """Delete a relationship recorded in error (end a real one with ``end_on`` instead)."""
     _require_party_in_scope(actor, relationship.party_from, "customers.delete_relationship")
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action="relationship.remove",
-            target=relationship,
-            before=audit_snapshot(relationship),
-            reason=reason,
-        )
-        relationship.delete()
+    _audited_delete(actor=actor, target=relationship, action="relationship.remove", reason=reason)
 
 
 # --- Interactions ------------------------------------------------------------------------
@@ -1115,15 +1117,7 @@ def interaction_remove(*, actor: Any, interaction: Interaction, reason: str) -> 
     if not (reason or "").strip():
         raise ValidationError({"reason": [ValidationError(_("Give a reason."), code="required")]})
     _require_party_in_scope(actor, interaction.party, "customers.delete_interaction")
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action="interaction.remove",
-            target=interaction,
-            before=audit_snapshot(interaction),
-            reason=reason,
-        )
-        interaction.delete()
+    _audited_delete(actor=actor, target=interaction, action="interaction.remove", reason=reason)
 
 
 # --- Tasks -------------------------------------------------------------------------------
