@@ -391,12 +391,7 @@ def party_update(
     profile_fields = _PERSON_UPDATABLE if party.is_person else _ORGANISATION_UPDATABLE
     unknown = sorted(set(changes) - set(_PARTY_UPDATABLE) - set(profile_fields))
     if unknown:
-        raise ValidationError(
-            {
-                name: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for name in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     profile: Any = party.person if party.is_person else party.organisation
     before = _full_snapshot(party)
     secrets_before = audit_secret_state(profile)
@@ -641,12 +636,7 @@ def identifier_update(
     allowed = {"number", "issuing_country", "issued_on", "expires_on", "is_primary"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError(
-            {
-                n: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for n in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     before = audit_snapshot(identifier)
     secrets_before = audit_secret_state(identifier)
     for name, value in changes.items():
@@ -804,12 +794,7 @@ def contact_point_update(
     allowed = {"value", "address", "purpose", "is_primary", "is_verified"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError(
-            {
-                n: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for n in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     before = audit_snapshot(contact_point)
     secrets_before = audit_secret_state(contact_point)
     is_address = contact_point.kind == ContactPoint.Kind.ADDRESS
@@ -955,12 +940,7 @@ def relationship_update(
     allowed = {"ownership_pct", "start_on", "end_on"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError(
-            {
-                n: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for n in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     if (
         changes.get("ownership_pct") is not None
         and relationship.type != Relationship.Type.BENEFICIAL_OWNER
@@ -1088,12 +1068,7 @@ def interaction_update(
     allowed = {"subject", "body", "outcome", "channel", "follow_up_on", "kind", "direction"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError(
-            {
-                n: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for n in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     before = audit_snapshot(interaction)
     secrets_before = audit_secret_state(interaction)
     for name, value in changes.items():
@@ -1218,12 +1193,7 @@ def task_update(*, actor: Any, task: Task, changes: Mapping[str, Any]) -> Task:
     allowed = {"title", "description", "due_on", "priority", "owner"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError(
-            {
-                n: [ValidationError(_("This field cannot be changed here."), code="unknown")]
-                for n in unknown
-            }
-        )
+        raise _unknown_fields(unknown)
     before = audit_snapshot(task)
     for name, value in changes.items():
         setattr(task, name, value)
