@@ -100,7 +100,7 @@ lint-format:
 	$(BIN)/ruff format --check src tests
 
 lint-mypy:
-	$(BIN)/mypy $$(find src -name services.py -o -name selectors.py | sort)
+	$(BIN)/mypy $$(find src -name 'services*.py' -o -name 'selectors*.py' | sort)
 
 lint-deploy:
 	@echo ">> bankcrm check --deploy (production settings)"

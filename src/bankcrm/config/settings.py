@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "bankcrm.customization",
     "bankcrm.customers",
     "bankcrm.banking",
+    "bankcrm.lending",
     "bankcrm.integrations",
     "bankcrm.web",
 ]

@@ -1,0 +1,5 @@
+"""REST API of lending."""
+
+from ninja import Router
+
+router = Router(tags=["lending"])

@@ -1,0 +1,2 @@
+"""What the lending module plugs into the kernel when Django starts: workflow conditions,
+maker-checker actions and event subscribers."""

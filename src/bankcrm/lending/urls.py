@@ -1,0 +1,4 @@
+"""Lending pages."""
+
+app_name = "lending"
+urlpatterns: list = []
