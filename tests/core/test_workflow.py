@@ -289,6 +289,7 @@ def test_definition_validation_names_each_problem(designer):
             {"code": "check", "source": "ghost", "target": "done", "guards": ["unknown_check"]},
         ],
     }
+    definitions_before = WorkflowDefinition.objects.count()
     with pytest.raises(ValidationError) as caught:
         workflow_definition_create_from_dict(actor=designer, spec=spec)
     assert caught.value.messages == [
@@ -301,14 +302,15 @@ def test_definition_validation_names_each_problem(designer):
         "Transition “check”: source state “ghost” does not exist.",
         "Transition “check”: unknown condition “unknown_check”.",
     ]
-    assert WorkflowDefinition.objects.count() == 0
+    assert WorkflowDefinition.objects.count() == definitions_before
     assert AuditEvent.objects.count() == 0
 
 
 def test_defining_needs_permission(outsider):
+    definitions_before = WorkflowDefinition.objects.count()
     with pytest.raises(PermissionDenied):
         workflow_definition_create_from_dict(actor=outsider, spec=copy.deepcopy(SPEC))
-    assert WorkflowDefinition.objects.count() == 0
+    assert WorkflowDefinition.objects.count() == definitions_before
 
 
 def test_new_state_added_as_data_only(ticket, designer, clerk, approver, definition):

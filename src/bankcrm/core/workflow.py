@@ -14,13 +14,20 @@ Models that move through a workflow subclass :class:`WorkflowSubjectMixin`. Cond
 need code are guards, registered by name: ``@register_workflow_guard("has_documents")`` on a
 function ``fn(subject, actor)`` returning None when the step may go ahead, or the message that
 tells the user why not.
+
+SLA hours are wall-clock hours, unless the definition names a business calendar
+(``"calendar": "CN"`` in the description): then they count working hours of that calendar
+only (:mod:`bankcrm.core.calendar`), so an item entering a 16-hour state on Friday afternoon
+is due on Tuesday, not on Saturday. :func:`workflow_sla_status` tells pages how far an item
+is into its SLA and whether it is breached.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,6 +41,8 @@ from bankcrm.audit.services import audit_record
 from bankcrm.core.actor import actor_label, is_system
 from bankcrm.events.services import event_record
 
+from .calendar import business_add, business_hours_between, working_calendar
+from .models.calendar import BusinessCalendar
 from .models.workflow import (
     WorkflowDefinition,
     WorkflowState,
@@ -92,6 +101,14 @@ def _validate_spec(spec: dict[str, Any]) -> list[str]:
         problems.append(_("The workflow needs a key."))
     if not _text(spec.get("name")):
         problems.append(_("The workflow needs a name."))
+    calendar = spec.get("calendar")
+    if calendar is not None and calendar != "":
+        if not isinstance(calendar, str) or not calendar.strip():
+            problems.append(_("“calendar” must be the code of a business calendar."))
+        elif not BusinessCalendar.objects.filter(code=calendar.strip()).exists():
+            problems.append(
+                _("Unknown business calendar “%(calendar)s”.") % {"calendar": calendar.strip()}
+            )
     states = spec.get("states") or []
     transitions = spec.get("transitions") or []
     if not isinstance(states, list) or not states:
@@ -177,7 +194,8 @@ def workflow_definition_create_from_dict(*, actor: Any, spec: dict[str, Any]) ->
     """Create a new version of a workflow from its description and make it the active one.
 
     Every problem of the description is reported at once, each naming its state or
-    transition. Items already started keep the version they started on.
+    transition. Items already started keep the version they started on. An optional
+    ``"calendar": "CN"`` names the business calendar whose working hours the SLA hours count.
     """
     if not actor_has_perm(actor, "core.add_workflowdefinition"):
         raise PermissionDenied(_("You may not define workflows."))
@@ -185,7 +203,16 @@ def workflow_definition_create_from_dict(*, actor: Any, spec: dict[str, Any]) ->
     if problems:
         raise ValidationError(problems, code="workflow_definition_invalid")
     key = _text(spec["key"])
+    calendar_code = _text(spec.get("calendar"))
     with transaction.atomic():
+        calendar = None
+        if calendar_code:
+            calendar = BusinessCalendar.objects.filter(code=calendar_code).first()
+            if calendar is None:  # removed since the description was checked
+                raise ValidationError(
+                    _("Unknown business calendar “%(calendar)s”.") % {"calendar": calendar_code},
+                    code="workflow_definition_invalid",
+                )
         latest = (
             WorkflowDefinition.objects.select_for_update()
             .filter(key=key)
@@ -208,6 +235,7 @@ def workflow_definition_create_from_dict(*, actor: Any, spec: dict[str, Any]) ->
             description=_text(spec.get("description")),
             is_active=is_active,
             initial_state=_text(spec["initial_state"]),
+            calendar=calendar,
         )
         states = {}
         for state in spec["states"]:
@@ -240,6 +268,7 @@ def workflow_definition_create_from_dict(*, actor: Any, spec: dict[str, Any]) ->
                 "key": key,
                 "version": version,
                 "is_active": is_active,
+                "calendar": calendar.code if calendar else None,
                 "states": sorted(states),
                 "transitions": sorted({_text(t["code"]) for t in spec.get("transitions") or []}),
             },
@@ -251,7 +280,7 @@ def workflow_definition_get(
     *, actor: Any, key: str, version: int | None = None
 ) -> WorkflowDefinition:
     """The active version of a workflow (or the given version); raises WorkflowError if none."""
-    queryset = WorkflowDefinition.objects.filter(key=key)
+    queryset = WorkflowDefinition.objects.filter(key=key).select_related("calendar")
     queryset = queryset.filter(version=version) if version else queryset.filter(is_active=True)
     definition = queryset.first()
     if definition is None:
@@ -269,8 +298,16 @@ def workflow_definition_list(*, actor: Any) -> QuerySet[WorkflowDefinition]:
 # --- Items moving through a workflow --------------------------------------------------------
 
 
-def _due_at(state: WorkflowState, entered: dt.datetime) -> dt.datetime | None:
-    return entered + dt.timedelta(hours=state.sla_hours) if state.sla_hours else None
+def _due_at(
+    state: WorkflowState, entered: dt.datetime, calendar: BusinessCalendar | None = None
+) -> dt.datetime | None:
+    """When an item entering ``state`` at ``entered`` is overdue: SLA hours later, counted
+    on the calendar's working hours when there is one, on the clock otherwise."""
+    if not state.sla_hours:
+        return None
+    if calendar is None:
+        return entered + dt.timedelta(hours=state.sla_hours)
+    return business_add(calendar, entered, state.sla_hours)
 
 
 def _subject_label(subject: models.Model) -> str:
@@ -328,7 +365,7 @@ def workflow_start(
         subject.workflow = definition
         subject.state = state.code
         subject.state_entered_at = now
-        subject.state_due_at = _due_at(state, now)
+        subject.state_due_at = _due_at(state, now, definition.calendar)
         _save_state(subject, ["workflow", "state", "state_entered_at", "state_due_at"])
         _log(
             definition=definition,
@@ -460,7 +497,7 @@ def workflow_transition(
         from_state = subject.state
         subject.state = step.target.code
         subject.state_entered_at = now
-        subject.state_due_at = _due_at(step.target, now)
+        subject.state_due_at = _due_at(step.target, now, definition.calendar)
         _save_state(subject, ["state", "state_entered_at", "state_due_at"])
         _log(
             definition=definition,
@@ -538,3 +575,136 @@ def workflow_history(*, actor: Any, subject: models.Model) -> QuerySet[WorkflowT
     return WorkflowTransitionLog.objects.filter(
         subject_type=_subject_label(subject), subject_pk=str(subject.pk)
     ).order_by("at", "pk")
+
+
+# --- Service levels ------------------------------------------------------------------------
+
+_HOURS = Decimal("0.01")
+_SHARE = Decimal("0.0001")
+_MICROSECONDS_PER_HOUR = Decimal(3_600_000_000)
+_ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    """Where an item stands against the SLA of its current state, at one moment.
+
+    Hours are business hours of ``calendar`` when the workflow has one, wall-clock hours
+    otherwise, rounded to 0.01 h; ``used_share`` is the part of the SLA used (0.5 is half,
+    above 1 is overdue), rounded to 0.0001. ``due_at`` is the due time fixed when the item
+    entered the state (the one overdue lists filter on), so a calendar edited later moves
+    the hours counted but not that promise.
+    """
+
+    state: str
+    sla_hours: int
+    calendar: str  # business calendar code; "" for wall-clock hours
+    entered_at: dt.datetime
+    due_at: dt.datetime
+    elapsed_hours: Decimal
+    remaining_hours: Decimal  # negative once overdue: the hours it is late by
+    used_share: Decimal
+    is_breached: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as a plain dict (for templates and JSON)."""
+        return {
+            "state": self.state,
+            "sla_hours": self.sla_hours,
+            "calendar": self.calendar,
+            "entered_at": self.entered_at,
+            "due_at": self.due_at,
+            "elapsed_hours": self.elapsed_hours,
+            "remaining_hours": self.remaining_hours,
+            "used_share": self.used_share,
+            "is_breached": self.is_breached,
+        }
+
+
+def _rounded(value: Decimal, quantum: Decimal) -> Decimal:
+    rounded = value.quantize(quantum, ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)  # never "-0.00"
+
+
+def _clock_hours(delta: dt.timedelta) -> Decimal:
+    return Decimal(delta // _ONE_MICROSECOND) / _MICROSECONDS_PER_HOUR
+
+
+def _sla_status(
+    subject: WorkflowSubjectMixin,
+    definition: WorkflowDefinition,
+    sla_hours: int,
+    now: dt.datetime,
+) -> SlaStatus | None:
+    entered, due = subject.state_entered_at, subject.state_due_at
+    if entered is None or due is None:
+        return None
+    if definition.calendar_id is not None and definition.calendar is not None:
+        calendar = working_calendar(definition.calendar)
+        code = calendar.code
+        elapsed = business_hours_between(calendar, entered, now)
+        remaining = business_hours_between(calendar, now, due)
+    else:
+        code = ""
+        elapsed = _clock_hours(now - entered)
+        remaining = _clock_hours(due - now)
+    elapsed = max(elapsed, Decimal(0))  # a clock behind the entry time used nothing yet
+    return SlaStatus(
+        state=subject.state,
+        sla_hours=sla_hours,
+        calendar=code,
+        entered_at=entered,
+        due_at=due,
+        elapsed_hours=_rounded(elapsed, _HOURS),
+        remaining_hours=_rounded(remaining, _HOURS),
+        used_share=_rounded(elapsed / Decimal(sla_hours), _SHARE),
+        is_breached=now > due,
+    )
+
+
+def workflow_sla_statuses(
+    *, subjects: Iterable[WorkflowSubjectMixin], now: dt.datetime | None = None
+) -> dict[Any, SlaStatus | None]:
+    """The SLA status of many items at once, keyed by their primary key (for list pages).
+
+    None for an item with no running SLA: not started, in a final state or in a state
+    without SLA hours. Two queries whatever the number of items, plus one per business
+    calendar not yet loaded by this process.
+    """
+    items = list(subjects)
+    now = now or timezone.now()
+    statuses: dict[Any, SlaStatus | None] = {item.pk: None for item in items}
+    definition_ids = {
+        item.workflow_id
+        for item in items
+        if item.workflow_id is not None and item.state_due_at is not None
+    }
+    if not definition_ids:
+        return statuses
+    definitions = WorkflowDefinition.objects.select_related("calendar").in_bulk(definition_ids)
+    sla_hours = {
+        (definition_id, code): hours
+        for definition_id, code, hours in WorkflowState.objects.filter(
+            definition_id__in=definition_ids, sla_hours__isnull=False
+        ).values_list("definition_id", "code", "sla_hours")
+    }
+    for item in items:
+        if item.workflow_id is None:
+            continue
+        hours = sla_hours.get((item.workflow_id, item.state))
+        definition = definitions.get(item.workflow_id)
+        if hours and definition is not None:
+            statuses[item.pk] = _sla_status(item, definition, hours, now)
+    return statuses
+
+
+def workflow_sla_status(
+    *, subject: WorkflowSubjectMixin, now: dt.datetime | None = None
+) -> SlaStatus | None:
+    """The SLA status of one item at ``now`` (default: this moment): its due time, whether it
+    is breached, the hours used and left, the share of the SLA used.
+
+    None when the item has no running SLA. Pages highlight ``is_breached`` items; list
+    pages use :func:`workflow_sla_statuses` instead to stay at a fixed number of queries.
+    """
+    return workflow_sla_statuses(subjects=[subject], now=now)[subject.pk]

@@ -2,6 +2,7 @@
 
 from .approvals import PendingApproval
 from .base import TimeStampedModel, UUIDModel
+from .calendar import BusinessCalendar, BusinessCalendarDay
 from .keys import DataKey, KeyRotation
 from .workflow import (
     WorkflowDefinition,
@@ -12,6 +13,8 @@ from .workflow import (
 )
 
 __all__ = [
+    "BusinessCalendar",
+    "BusinessCalendarDay",
     "DataKey",
     "KeyRotation",
     "PendingApproval",

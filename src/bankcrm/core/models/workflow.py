@@ -21,6 +21,16 @@ class WorkflowDefinition(TimeStampedModel):
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     initial_state = models.CharField(_("initial state"), max_length=64)
+    # When set, the states' SLA hours are business hours of this calendar; else wall-clock.
+    calendar = models.ForeignKey(
+        "core.BusinessCalendar",
+        verbose_name=_("business calendar"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="workflow_definitions",
+        help_text=_("SLA hours count working hours of this calendar; without one, all hours."),
+    )
 
     class Meta:
         verbose_name = _("workflow definition")

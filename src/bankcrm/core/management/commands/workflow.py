@@ -56,3 +56,11 @@ class Command(BaseCommand):
                 for step in state.outgoing.select_related("target").order_by("pk"):
                     roles = ", ".join(step.allowed_roles) or "anyone who may change the item"
                     self.stdout.write(f"    {step.code} -> {step.target.code} ({roles})")
+            calendar = definition.calendar
+            if calendar is None:
+                self.stdout.write("  SLA hours: wall-clock hours (no business calendar)")
+            else:
+                self.stdout.write(
+                    f"  SLA hours: business hours of calendar {calendar.code} "
+                    f"({calendar.name}, {calendar.timezone})"
+                )
