@@ -372,3 +372,38 @@ def test_workflow_command_loads_and_shows(tmp_path, capsys):
     path.write_text(json.dumps({**SPEC, "initial_state": "nowhere"}), encoding="utf-8")
     with pytest.raises(CommandError, match="The initial state “nowhere” is not a state"):
         call_command("workflow", "load", str(path))
+
+
+def test_export_reads_back_as_the_same_definition(definition, designer):
+    exported = engine.workflow_definition_to_dict(definition)
+    assert exported["key"] == "ticket"
+    assert exported["initial_state"] == "new"
+    assert [s["code"] for s in exported["states"]] == ["new", "review", "approved", "rejected"]
+    assert exported["states"][0] == {"code": "new", "name": "New", "sla_hours": 4}
+    assert exported["states"][2] == {"code": "approved", "name": "Approved", "is_terminal": True}
+    # "cancel" leaves two states: it comes out once, with both sources.
+    cancel = [t for t in exported["transitions"] if t["code"] == "cancel"]
+    assert cancel == [
+        {
+            "code": "cancel",
+            "name": "Cancel",
+            "source": ["new", "review"],
+            "target": "rejected",
+            "allowed_roles": ["system"],
+            "guards": [],
+            "requires_reason": False,
+        }
+    ]
+    again = workflow_definition_create_from_dict(actor=designer, spec=copy.deepcopy(exported))
+    assert again.version == 2
+    assert engine.workflow_definition_to_dict(again) == exported
+
+
+def test_export_command_prints_json_that_loads_back(definition, tmp_path, capsys):
+    call_command("workflow", "export", "ticket")
+    spec = json.loads(capsys.readouterr().out)
+    assert spec == engine.workflow_definition_to_dict(definition)
+    path = tmp_path / "ticket.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    call_command("workflow", "load", str(path))
+    assert WorkflowDefinition.objects.get(key="ticket", is_active=True).version == 2

@@ -295,6 +295,57 @@ def workflow_definition_list(*, actor: Any) -> QuerySet[WorkflowDefinition]:
     return WorkflowDefinition.objects.order_by("key", "-is_active", "-version")
 
 
+def workflow_definition_to_dict(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The definition as the description ``workflow_definition_create_from_dict`` reads.
+
+    An administrator exports the active version, edits it (adds a state and its steps) and
+    loads it back as the next version. Steps leaving several states come out once, with the
+    list of their sources.
+    """
+    spec: dict[str, Any] = {
+        "key": definition.key,
+        "name": definition.name,
+        "description": definition.description,
+        "initial_state": definition.initial_state,
+        "states": [],
+        "transitions": [],
+    }
+    if definition.calendar_id is not None:
+        spec["calendar"] = definition.calendar.code
+    for state in definition.states.order_by("pk"):
+        item: dict[str, Any] = {"code": state.code, "name": state.name}
+        if state.sla_hours:
+            item["sla_hours"] = state.sla_hours
+        if state.is_terminal:
+            item["is_terminal"] = True
+        spec["states"].append(item)
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    steps = definition.transitions.select_related("source", "target").order_by("pk")
+    for step in steps:
+        signature = (
+            step.code,
+            step.name,
+            step.target.code,
+            tuple(step.allowed_roles or []),
+            tuple(step.guards or []),
+            step.requires_reason,
+        )
+        if signature in merged:
+            merged[signature]["source"].append(step.source.code)
+            continue
+        merged[signature] = {
+            "code": step.code,
+            "name": step.name,
+            "source": [step.source.code],
+            "target": step.target.code,
+            "allowed_roles": list(step.allowed_roles or []),
+            "guards": list(step.guards or []),
+            "requires_reason": step.requires_reason,
+        }
+    spec["transitions"] = list(merged.values())
+    return spec
+
+
 # --- Items moving through a workflow --------------------------------------------------------
 
 

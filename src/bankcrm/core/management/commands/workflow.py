@@ -1,4 +1,5 @@
-"""``bankcrm workflow load FILE.json | show KEY``: workflows as data, from the command line."""
+"""``bankcrm workflow load FILE.json | show KEY | export KEY``: workflows as data, from the
+command line."""
 
 from __future__ import annotations
 
@@ -22,12 +23,17 @@ class Command(BaseCommand):
         load.add_argument("path")
         show = sub.add_parser("show", help="Print the states and steps of the active version.")
         show.add_argument("key")
+        export = sub.add_parser(
+            "export", help="Print the active version as JSON, to edit and load back."
+        )
+        export.add_argument("key")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from bankcrm.core.workflow import (
             WorkflowError,
             workflow_definition_create_from_dict,
             workflow_definition_get,
+            workflow_definition_to_dict,
         )
 
         actor = SystemActor("command:workflow")
@@ -47,6 +53,10 @@ class Command(BaseCommand):
                 definition = workflow_definition_get(actor=actor, key=options["key"])
             except WorkflowError as exc:
                 raise CommandError(exc.messages[0]) from exc
+            if options["action"] == "export":
+                spec = workflow_definition_to_dict(definition)
+                self.stdout.write(json.dumps(spec, ensure_ascii=False, indent=2))
+                return
             self.stdout.write(f"{definition.name} ({definition.key} v{definition.version})")
             for state in definition.states.all():
                 marks = " [initial]" if state.code == definition.initial_state else ""
