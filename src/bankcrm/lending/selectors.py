@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from bankcrm.access.permissions import actor_has_perm
+
 from .models import (
     Instalment,
     Loan,
@@ -69,7 +71,10 @@ def reference_rate_on(*, code: str, on: dt.date) -> Decimal | None:
 
 
 def reference_rate_list(*, actor: Any) -> QuerySet[ReferenceRate]:
-    """Every published reference rate, newest first within each code."""
+    """Every published reference rate, newest first within each code (bank-wide reference
+    data: everyone holding ``lending.view_referencerate`` reads all of it)."""
+    if not actor_has_perm(actor, "lending.view_referencerate"):
+        return ReferenceRate.objects.none()
     return ReferenceRate.objects.order_by("code", "-effective_from")
 
 
