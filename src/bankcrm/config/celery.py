@@ -7,6 +7,7 @@ embedded default needs no broker.
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankcrm.config.settings")
 
@@ -21,4 +22,7 @@ app.conf.beat_schedule = {
         "task": "events.dispatch_pending",
         "schedule": float(os.environ.get("BANKCRM_EVENTS_SWEEP_SECONDS") or 60),
     },
+    # The night's loan servicing, at 01:30 in the bank's zone (CELERY_TIMEZONE): repayments
+    # matched first, then days past due and early warnings (bankcrm.lending.tasks).
+    "lending-nightly": {"task": "lending.nightly", "schedule": crontab(hour=1, minute=30)},
 }

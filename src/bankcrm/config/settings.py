@@ -263,6 +263,10 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 # Zone shown to a user who has not chosen one, by language.
 DEFAULT_USER_TIMEZONES = {"zh-hans": "Asia/Shanghai", "en": "UTC"}
+# The bank's own zone: its business day (the nightly loan servicing, "today" for days past
+# due) and the clock of scheduled jobs.
+BANK_TIMEZONE = env("BANK_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
+CELERY_TIMEZONE = BANK_TIMEZONE
 
 # --- Static files -------------------------------------------------------------------------
 

@@ -26,6 +26,14 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def bank_today() -> dt.date:
+    """Today's date in the bank's zone (``BANKCRM_BANK_TIMEZONE``): the business day of
+    jobs and services, whatever zone the server or the user is in."""
+    from django.conf import settings
+
+    return dt.datetime.now(zoneinfo.ZoneInfo(settings.BANK_TIMEZONE)).date()
+
+
 def ensure_aware_utc(value: dt.datetime) -> dt.datetime:
     """The same instant in UTC; a naive datetime raises ValueError (its zone is unknown)."""
     if timezone.is_naive(value):

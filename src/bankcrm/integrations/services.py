@@ -711,4 +711,9 @@ def berka_import(
     done(_import_loans(actor, directory, lookups, batch_size, products))
     done(_import_orders(actor, directory, lookups, batch_size))
     done(_import_transactions(actor, directory, lookups, batch_size))
+    # The loans as serviced loans of the lending module (after the transactions: their
+    # repayment debits are matched to the instalments).
+    from .berka_loans import berka_loans_import
+
+    done(berka_loans_import(actor=actor, directory=directory))
     return results

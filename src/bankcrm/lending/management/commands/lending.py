@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bankcrm.core.money import parse_amount
+from bankcrm.lending.commands_loans import add_servicing_actions, handle_servicing_action
 from bankcrm.lending.schedule import (
     DayCount,
     Frequency,
@@ -233,10 +234,13 @@ class Command(BaseCommand):
             ),
         )
         add_schedule_arguments(schedule)
+        add_servicing_actions(actions)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "schedule":
             self._schedule(options)
+        else:
+            handle_servicing_action(self, options)
 
     def _schedule(self, options: Mapping[str, Any]) -> None:
         terms = schedule_terms_from_options(options)
