@@ -143,6 +143,22 @@ def _attach_accounts(transactions: list[Any]) -> None:
         transaction.account = accounts[transaction.account_id]
 
 
+def _lending_context(actor: Any, party: Party) -> dict[str, Any]:
+    """The customer's loans and applications, for those who may see lending (the lending
+    module's selector, scoped to the actor)."""
+    if not (
+        actor_has_perm(actor, "lending.view_loanapplication")
+        or actor_has_perm(actor, "lending.view_loan")
+    ):
+        return {"lending": None}
+    from bankcrm.lending.selectors_pipeline import party_lending_summary
+
+    return {
+        "lending": party_lending_summary(actor=actor, party=party),
+        "may_add_application": actor_has_perm(actor, "lending.add_loanapplication"),
+    }
+
+
 def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
     try:
         data = selectors.customer_360(
@@ -179,6 +195,7 @@ def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
         "may_see_accounts": actor_has_perm(actor, "banking.view_account"),
         "may_unmask": actor_may_unmask(actor),
         **_personal_data(request, data.party),
+        **_lending_context(actor, data.party),
     }
 
 

@@ -119,7 +119,10 @@ class LoanProduct(TimeStampedModel):
     reference_rate_code = models.SlugField(_("reference rate"), max_length=32, blank=True)
     margin = models.DecimalField(_("margin (% a year)"), **RATE_DIGITS, default=0)
     upfront_fee_percent = models.DecimalField(
-        _("arrangement fee (% of the amount)"), **RATE_DIGITS, default=0
+        # xgettext:no-python-format
+        _("arrangement fee (% of the amount)"),
+        **RATE_DIGITS,
+        default=0,
     )
     upfront_fee_amount = AmountField(_("arrangement fee (fixed)"), default=0)
     period_fee = AmountField(_("fee per instalment"), default=0)
@@ -280,6 +283,14 @@ class LoanApplication(UUIDModel, WorkflowSubjectMixin, CustomFieldsMixin):
             models.Index(fields=["state", "branch"], name="loanapp_state_branch_idx"),
             models.Index(fields=["applicant", "-created_at"], name="loanapp_applicant_idx"),
             models.Index(fields=["officer", "state"], name="loanapp_officer_state_idx"),
+            # The pipeline board: the oldest cards per state, and its totals by index only.
+            models.Index(
+                fields=["state", "state_entered_at", "id"], name="loanapp_state_entered_idx"
+            ),
+            models.Index(
+                fields=["state", "currency", "branch", "state_due_at", "amount"],
+                name="loanapp_board_totals_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="loanapp_amount_positive"),
@@ -366,8 +377,8 @@ class Collateral(TimeStampedModel):
     currency = CurrencyField(_("currency"))
     valuation_date = models.DateField(_("valuation date"))
     valuer = models.CharField(_("valued by"), max_length=200, blank=True)
-    # The share of the value the bank counts (a haircut for deposits in other currencies,
-    # for vehicles that lose value): 100 counts the whole value.
+    # The share of the value the bank does not count (vehicles lose value, a forced sale
+    # fetches less): the counted value is value × (1 − haircut / 100); 0 counts it all.
     haircut_percent = models.DecimalField(_("haircut (%)"), **RATE_DIGITS, default=0)
 
     scope_unit_field = "application__branch"

@@ -55,6 +55,14 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
         _("Approvals (maker-checker)"),
         _("How sensitive changes are proposed by one person and decided by another."),
     ),
+    HelpTopic(
+        "lending",
+        _("Lending: pipeline, underwriting and loans"),
+        _(
+            "The pipeline board, the document checklist, underwriting, approval authority, "
+            "repayment schedules and APR, delinquency buckets and early warnings."
+        ),
+    ),
 )
 
 ROLE_TOPICS: tuple[HelpTopic, ...] = tuple(

@@ -37,6 +37,9 @@ class MyWork:
     approvals_to_decide: list[Any] = field(default_factory=list)
     my_pending_requests: list[Any] = field(default_factory=list)
     recent_activity: list[Any] = field(default_factory=list)
+    # None: the person may not see applications (loans); the panel is left out.
+    my_applications: Any = None
+    early_warnings: list[Any] | None = None
 
 
 def _role_label(role: Role) -> str:
@@ -82,6 +85,21 @@ def _approvals(actor: Any) -> tuple[list[Any], list[Any]]:
     return to_decide, mine
 
 
+def _lending(actor: Any, work: MyWork) -> None:
+    """My open applications by state (where I am the loan officer) and the early warnings
+    of the loans I may see, through the lending module's selectors."""
+    from bankcrm.access.permissions import actor_has_perm
+
+    if actor_has_perm(actor, "lending.add_loanapplication"):
+        from bankcrm.lending.selectors_pipeline import officer_applications
+
+        work.my_applications = officer_applications(actor=actor)
+    if actor_has_perm(actor, "lending.view_loan"):
+        from bankcrm.lending.selectors_loans import loan_early_warnings
+
+        work.early_warnings = loan_early_warnings(actor=actor, limit=PANEL_SIZE)
+
+
 def my_work(*, actor: Any) -> MyWork:
     """The home page of ``actor``."""
     work = MyWork()
@@ -90,4 +108,5 @@ def my_work(*, actor: Any) -> MyWork:
     work.org_unit_trail = _org_unit_trail(work.org_unit)
     work.approvals_to_decide, work.my_pending_requests = _approvals(actor)
     work.recent_activity = list(own_activity_list(actor=actor, limit=PANEL_SIZE))
+    _lending(actor, work)
     return work

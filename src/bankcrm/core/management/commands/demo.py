@@ -33,6 +33,7 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.core.management.commands.demo.seed_organisation",
     "bankcrm.core.management.commands.demo.seed_staff",
     "bankcrm.integrations.demo.seed_customers",
+    "bankcrm.integrations.demo_lending.seed_lending",
 ]
 
 DEMO_EMAIL_DOMAIN = "demo-bank.example"
@@ -67,6 +68,8 @@ DEMO_STAFF: list[DemoUser] = [
     DemoUser("rm.sun", "Li", "Sun", Role.Code.RELATIONSHIP_MANAGER, "BJ-CY", "PF-BJ-CY-01"),
     DemoUser("bm.li", "Na", "Li", Role.Code.BRANCH_MANAGER, "SH-PD"),
     DemoUser("lo.wang", "Fang", "Wang", Role.Code.LOAN_OFFICER, "HZ-WL"),
+    DemoUser("lo.chen", "Jie", "Chen", Role.Code.LOAN_OFFICER, "SH-PD"),
+    DemoUser("bm.he", "Lin", "He", Role.Code.BRANCH_MANAGER, "HZ-WL"),
     DemoUser("ca.zhao", "Lei", "Zhao", Role.Code.CREDIT_ANALYST, "HO"),
     DemoUser("co.chen", "Jing", "Chen", Role.Code.COMPLIANCE_OFFICER, "HO"),
     DemoUser("sa.liu", "Yang", "Liu", Role.Code.SERVICE_AGENT, "SH-PD"),
