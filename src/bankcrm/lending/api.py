@@ -274,7 +274,9 @@ def application_detail_out(
     data = application_out(application)
     notes_masked = not (options and options.unmask)
     if application.analyst_notes and not notes_masked:
-        assert options is not None
+        if options is None:
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: options is not None")
         notes = pii_unmask(
             actor=actor, target=application, field="analyst_notes", reason=options.reason
         )

@@ -87,7 +87,9 @@ def _rate(
 def _set_choices(form: forms.Form, name: str, choices: Any) -> None:
     """Give the choice field ``name`` of ``form`` its choices (known only per request)."""
     field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
+    if not isinstance(field, forms.ChoiceField):
+        # Validated above: reaching here otherwise is a programming error.
+        raise RuntimeError("invariant broken: isinstance(field, forms.ChoiceField)")
     field.choices = choices
 
 

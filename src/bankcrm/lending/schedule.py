@@ -1270,7 +1270,9 @@ def schedule_after_prepayment(
         ]
     if errors:
         raise ValidationError(errors)
-    assert balance is not None and prepaid is not None and chosen is not None
+    if not (balance is not None and prepaid is not None and chosen is not None):
+        # Validated above: reaching here otherwise is a programming error.
+        raise RuntimeError("invariant broken: values checked above are missing")
 
     day_count = original.day_count
     zero = _ZERO.quantize(q)

@@ -935,7 +935,9 @@ def reference_rate_publish(
         )
     if errors:
         raise ValidationError(errors)
-    assert code_text is not None and name_text is not None and number is not None
+    if not (code_text is not None and name_text is not None and number is not None):
+        # Validated above: reaching here otherwise is a programming error.
+        raise RuntimeError("invariant broken: values checked above are missing")
     with transaction.atomic():
         reference = ReferenceRate.objects.create(
             code=code_text, name=name_text, effective_from=effective_from, rate=number
@@ -1312,7 +1314,9 @@ def loan_application_create(*, actor: Any, data: Mapping[str, Any]) -> LoanAppli
             _merge(errors, exc)
     if errors:
         raise ValidationError(errors)
-    assert product is not None
+    if product is None:
+        # Validated above: reaching here otherwise is a programming error.
+        raise RuntimeError("invariant broken: product is not None")
     with transaction.atomic():
         _save_with_reference(application)
         _require_in_scope_after_write(actor, application, "add")
@@ -1487,7 +1491,9 @@ def application_party_add(
                 )
         if errors:
             raise ValidationError(errors)
-        assert customer is not None and income is not None
+        if not (customer is not None and income is not None):
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: customer is not None and income is not None")
         row = ApplicationParty.objects.create(
             application=locked,
             party=customer,
@@ -1909,7 +1915,9 @@ def application_document_upload(
         _require_state(application, OPEN_STATES, _("Uploading a document"))
         if errors:
             raise ValidationError(errors)
-        assert kind is not None
+        if kind is None:
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: kind is not None")
         before = _document_audit(row)
         secrets_before = audit_secret_state(row)
         row.file_name = name
@@ -2281,7 +2289,11 @@ def _approval_terms(
         )
     if errors:
         raise ValidationError(errors)
-    assert approved_amount is not None and approved_term is not None and approved_rate is not None
+    if not (
+        approved_amount is not None and approved_term is not None and approved_rate is not None
+    ):
+        # Validated above: reaching here otherwise is a programming error.
+        raise RuntimeError("invariant broken: values checked above are missing")
     quantum = _money_quantum(application.currency)
     return approved_amount.quantize(quantum), approved_term, approved_rate
 
@@ -2347,7 +2359,9 @@ def _record_decision(
     application.decided_by = actor
     application.decided_at = timezone.now()
     if decision == LoanApplication.Decision.APPROVED:
-        assert terms is not None
+        if terms is None:
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: terms is not None")
         amount, term, rate = terms
         schedule = product_schedule(
             application.product, amount=amount, term_months=term, annual_rate=rate, start=today
@@ -2681,8 +2695,12 @@ def loan_application_disburse(
             )
         if errors:
             raise ValidationError(errors)
-        assert account is not None
-        assert locked.approved_amount is not None and locked.approved_rate is not None
+        if account is None:
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: account is not None")
+        if not (locked.approved_amount is not None and locked.approved_rate is not None):
+            # Validated above: reaching here otherwise is a programming error.
+            raise RuntimeError("invariant broken: values checked above are missing")
         from .services_loans import loan_book
 
         quantum = _money_quantum(locked.currency)
