@@ -45,7 +45,7 @@ def test_demo_bank_is_created_once(demo_env, capsys):
     second = capsys.readouterr().out
 
     assert after_first["units"] - before["units"] == 6
-    assert after_first["users"] - before["users"] == 10
+    assert after_first["users"] - before["users"] == 12
     assert after_first["portfolios"] - before["portfolios"] == 2
     assert counts() == after_first
     assert "Demo bank: " in first and "change(s) made." in first
@@ -67,13 +67,13 @@ def test_organisation_tree(demo_env):
     assert chaoyang.path == f"/{head.pk}/{regions['NORTH'].pk}/{chaoyang.pk}/"
 
 
-def test_one_user_per_role_with_working_password(demo_env):
+def test_every_role_has_a_demo_user_with_a_working_password(demo_env):
     call_command("demo")
     users = {
         u.username: u
         for u in User.objects.filter(username__in=[p.username for p in demo.DEMO_STAFF])
     }
-    assert len(users) == 10
+    assert len(users) == 12
     held = {code for user in users.values() for code in user.roles.values_list("code", flat=True)}
     assert held == set(Role.Code.values)
     for person in demo.DEMO_STAFF:
@@ -94,7 +94,7 @@ def test_everything_is_audited_as_the_demo_job(demo_env):
     assert set(events.values_list("actor", flat=True)) == {"system:demo"}
     actions = list(events.values_list("action", flat=True))
     assert actions.count("access.org_unit_create") == 6
-    assert actions.count("access.user_create") == 10
+    assert actions.count("access.user_create") == 12
     assert actions.count("access.portfolio_create") == 2
 
 
