@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import mimetypes
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -814,70 +815,79 @@ def _document_form_error(
     return _render_application(request, application, status, document_forms={document.pk: form})
 
 
+def _document_action(
+    request: HttpRequest,
+    pk: Any,
+    document_pk: Any,
+    form_class: Any,
+    action: Callable[[ApplicationDocument, dict[str, Any]], Any],
+    done: str,
+) -> HttpResponse:
+    """One step on a checklist line: validate the form, call the service, say what happened
+    (``done`` names the document) or show the form's errors on the application page."""
+    application = _application(request, pk)
+    document = _document(application, document_pk)
+    form = form_class(request.POST, request.FILES)
+    if not form.is_valid():
+        return _document_form_error(request, application, document, form, 400)
+    try:
+        action(document, form.cleaned_data)
+    except (ValidationError, PermissionDenied) as exc:
+        _form_errors_to(form, exc)
+        return _document_form_error(request, application, document, form, _status_of(exc))
+    messages.success(request, done % {"name": document.name})
+    return _back_to(application, f"document-{document.pk}")
+
+
 @login_required
 @require_POST
 def document_upload(request: HttpRequest, pk: Any, document_pk: Any) -> HttpResponse:
     """Upload the file of one checklist line."""
-    application = _application(request, pk)
-    document = _document(application, document_pk)
-    form = DocumentUploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _document_form_error(request, application, document, form, 400)
-    upload = form.cleaned_data["file"]
-    try:
-        app_services.application_document_upload(
+
+    def upload(document: ApplicationDocument, data: dict[str, Any]) -> Any:
+        file = data["file"]
+        return app_services.application_document_upload(
             actor=request.user,
             document=document,
-            file_name=upload.name,
-            content=upload.read(),
-            content_type=upload.content_type or "",
-            expires_on=form.cleaned_data.get("expires_on"),
+            file_name=file.name,
+            content=file.read(),
+            content_type=file.content_type or "",
+            expires_on=data.get("expires_on"),
         )
-    except (ValidationError, PermissionDenied) as exc:
-        _form_errors_to(form, exc)
-        return _document_form_error(request, application, document, form, _status_of(exc))
-    messages.success(request, _("“%(name)s” was uploaded.") % {"name": document.name})
-    return _back_to(application, f"document-{document.pk}")
+
+    return _document_action(
+        request, pk, document_pk, DocumentUploadForm, upload, _("“%(name)s” was uploaded.")
+    )
 
 
 @login_required
 @require_POST
 def document_verify(request: HttpRequest, pk: Any, document_pk: Any) -> HttpResponse:
     """Verify a received document."""
-    application = _application(request, pk)
-    document = _document(application, document_pk)
-    form = DocumentVerifyForm(request.POST)
-    if not form.is_valid():
-        return _document_form_error(request, application, document, form, 400)
-    try:
-        app_services.application_document_verify(
-            actor=request.user, document=document, expires_on=form.cleaned_data.get("expires_on")
+
+    def verify(document: ApplicationDocument, data: dict[str, Any]) -> Any:
+        return app_services.application_document_verify(
+            actor=request.user, document=document, expires_on=data.get("expires_on")
         )
-    except (ValidationError, PermissionDenied) as exc:
-        _form_errors_to(form, exc)
-        return _document_form_error(request, application, document, form, _status_of(exc))
-    messages.success(request, _("“%(name)s” was verified.") % {"name": document.name})
-    return _back_to(application, f"document-{document.pk}")
+
+    return _document_action(
+        request, pk, document_pk, DocumentVerifyForm, verify, _("“%(name)s” was verified.")
+    )
 
 
 @login_required
 @require_POST
 def document_reject(request: HttpRequest, pk: Any, document_pk: Any) -> HttpResponse:
     """Reject a received document, saying why."""
-    application = _application(request, pk)
-    document = _document(application, document_pk)
-    form = DocumentRejectForm(request.POST)
-    if not form.is_valid():
-        return _document_form_error(request, application, document, form, 400)
-    try:
-        app_services.application_document_reject(
-            actor=request.user, document=document, reason=form.cleaned_data["reason"]
+
+    def reject(document: ApplicationDocument, data: dict[str, Any]) -> Any:
+        return app_services.application_document_reject(
+            actor=request.user, document=document, reason=data["reason"]
         )
-    except (ValidationError, PermissionDenied) as exc:
-        _form_errors_to(form, exc)
-        return _document_form_error(request, application, document, form, _status_of(exc))
-    messages.success(request, _("“%(name)s” was rejected.") % {"name": document.name})
-    return _back_to(application, f"document-{document.pk}")
+
+    return _document_action(
+        request, pk, document_pk, DocumentRejectForm, reject, _("“%(name)s” was rejected.")
+    )
 
 
 def _safe_file_name(name: str) -> str:
