@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import logging
 import os
 import re
 import zipfile
@@ -118,6 +119,8 @@ OPEN_STATES = (
     "contract_signed",
 )
 DECISION_STATES = ("underwriting", "referred")
+logger = logging.getLogger(__name__)
+
 DECISION_STEPS = {"approved": "approve", "declined": "decline", "referred": "refer"}
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
@@ -2153,6 +2156,34 @@ def loan_application_transition(
         locked = _application_in_reach(actor, application, lock=True)
         workflow_transition(actor=actor, subject=locked, transition=step, reason=reason)
     return locked
+
+
+def loan_application_offers_expire(*, actor: Any, as_of: dt.date | None = None) -> int:
+    """Cancel the approved applications whose offer lapsed before ``as_of`` (the bank's
+    today by default) through the workflow's system step ``expire_offer``; returns how many.
+
+    Run nightly by the system. Each application is its own transaction: one that moved on
+    meanwhile (the customer accepted at the last minute) is skipped, the others still expire.
+    """
+    as_of = as_of or _today()
+    expired = 0
+    lapsed = LoanApplication.objects.filter(state="approved", offer_expires_on__lt=as_of).order_by(
+        "offer_expires_on", "pk"
+    )
+    for application in lapsed.iterator(chunk_size=500):
+        try:
+            loan_application_transition(
+                actor=actor,
+                application=application,
+                transition="expire_offer",
+                reason=_("The offer lapsed on %(date)s.")
+                % {"date": application.offer_expires_on.isoformat()},
+            )
+        except (WorkflowError, PermissionDenied) as exc:
+            logger.info("offer of %s not expired: %s", application.reference, exc)
+            continue
+        expired += 1
+    return expired
 
 
 # --- Underwriting -----------------------------------------------------------------------------

@@ -43,13 +43,16 @@ def repayments_match(actor_name: str = "lending.repayments-match") -> int:
 @shared_task(name="lending.nightly", ignore_result=True)
 def servicing_nightly(chunk_size: int = 50_000) -> None:
     """The night's servicing, in order: match the day's repayments (and apply credit to
-    instalments now due), then recalculate delinquency as of today."""
+    instalments now due), recalculate delinquency as of today, then cancel the offers that
+    lapsed."""
+    from .services_applications import loan_application_offers_expire
     from .services_loans import delinquency_run, loan_repayments_match
 
     today = bank_today()
     with request_context(channel="job"):
         loan_repayments_match(actor=SystemActor("lending.nightly"), as_of=today)
         delinquency_run(actor=SystemActor("lending.nightly"), as_of=today, chunk_size=chunk_size)
+        loan_application_offers_expire(actor=SystemActor("lending.nightly"), as_of=today)
 
 
 def delinquency_chunks_run(
