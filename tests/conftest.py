@@ -62,3 +62,14 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_data_key_caches():
+    """Forget the data keys a previous test cached: a flushed database (live-server and
+    transactional tests) no longer holds them, and a table's cached key would otherwise seal
+    new values under a key that is gone once the cache entry expires."""
+    from bankcrm.core.crypto import envelope
+
+    envelope.clear_caches()
+    yield
