@@ -64,6 +64,7 @@ class Role(TimeStampedModel):
         BRANCH_MANAGER = "branch_manager", _("Branch manager")
         LOAN_OFFICER = "loan_officer", _("Loan officer")
         CREDIT_ANALYST = "credit_analyst", _("Credit analyst")
+        MODEL_RISK_OFFICER = "model_risk_officer", _("Model risk officer")
         COMPLIANCE_OFFICER = "compliance_officer", _("Compliance officer")
         SERVICE_AGENT = "service_agent", _("Service agent")
         MARKETING_MANAGER = "marketing_manager", _("Marketing manager")

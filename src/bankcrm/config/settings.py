@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "bankcrm.customers",
     "bankcrm.banking",
     "bankcrm.lending",
+    "bankcrm.risk",
     "bankcrm.integrations",
     "bankcrm.web",
 ]

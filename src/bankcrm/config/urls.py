@@ -10,6 +10,7 @@ urlpatterns = [
     path("customers/", include("bankcrm.customers.urls")),
     path("banking/", include("bankcrm.banking.urls")),
     path("lending/", include("bankcrm.lending.urls")),
+    path("risk/", include("bankcrm.risk.urls")),
     path("api/v1/", include("bankcrm.config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
