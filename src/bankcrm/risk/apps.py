@@ -8,5 +8,5 @@ class RiskConfig(AppConfig):
     verbose_name = _("Credit risk")
 
     def ready(self) -> None:
-        # The lending scorer, maker-checker actions and navigation register here.
-        from . import registrations  # noqa: F401
+        # The lending scorer, maker-checker actions, event subscribers and navigation.
+        from . import navigation, registrations  # noqa: F401
