@@ -228,6 +228,9 @@ if IS_PRODUCTION:
     CSRF_COOKIE_SECURE = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+# Largest learning file POST /api/v1/risk/models/train trains within the request (bytes);
+# larger files are trained with `bankcrm risk train`.
+RISK_TRAIN_UPLOAD_MAX_BYTES = env_int("RISK_TRAIN_UPLOAD_MAX_BYTES", 256 * 1024)
 
 # --- Keys ---------------------------------------------------------------------------------
 
@@ -309,6 +312,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO") or "INFO"},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # PDF rendering (model cards, reports) logs every layout step and font subset.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
         # Without a broker every job runs inside the command or request that queued it: a
         # line per finished job would drown the command's own output.
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
