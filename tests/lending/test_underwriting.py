@@ -241,7 +241,12 @@ def test_unknown_facts_follow_when_unknown(lending_bank, make_application):
     assert result["recommendation"] == "decline"
 
 
-def test_a_registered_credit_model_scores_the_application(lending_bank, make_application):
+def test_a_registered_credit_model_scores_the_application(
+    lending_bank, make_application, monkeypatch
+):
+    # The scorer registered when Django started (the risk module's) comes back afterwards.
+    monkeypatch.setattr(scoring, "_SCORER", list(scoring._SCORER))
+    monkeypatch.setattr(scoring, "_AVAILABLE", list(scoring._AVAILABLE))
     product = LoanProductFactory(
         code="pl98", policy_rules=[rule("scored", "credit_score", ">=", "600")]
     )

@@ -25,4 +25,7 @@ app.conf.beat_schedule = {
     # The night's loan servicing, at 01:30 in the bank's zone (CELERY_TIMEZONE): repayments
     # matched first, then days past due and early warnings (bankcrm.lending.tasks).
     "lending-nightly": {"task": "lending.nightly", "schedule": crontab(hour=1, minute=30)},
+    # Credit risk at 02:00, after lending's servicing: outcomes of scored loans, then every
+    # customer's behaviour score with the production behaviour model (bankcrm.risk.tasks).
+    "risk-nightly": {"task": "risk.nightly", "schedule": crontab(hour=2, minute=0)},
 }

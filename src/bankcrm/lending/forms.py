@@ -451,7 +451,8 @@ class NotesForm(LendingForm):
 
 
 class DecisionForm(LendingForm):
-    """The decision: approve, decline or refer, with a reason; the terms may be changed on
+    """The decision: approve, decline or refer, with a reason (and the reason for overriding
+    the credit model when the decision goes against it); the terms may be changed on
     approval (empty: as requested, at the product's rate)."""
 
     decision = forms.ChoiceField(
@@ -460,6 +461,18 @@ class DecisionForm(LendingForm):
         widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
     )
     reason = forms.CharField(label=_("Reason"), max_length=2000, widget=_textarea(2))
+    # Needed only when the decision goes against the credit model's recommendation (the
+    # service says when).
+    override_reason = forms.CharField(
+        label=_("Reason for overriding the credit model"),
+        required=False,
+        max_length=2000,
+        widget=_textarea(2),
+        help_text=_(
+            "Required when you approve what the model recommends declining, or decline what "
+            "it recommends approving."
+        ),
+    )
     amount = _amount(_("Approved amount"), required=False)
     term_months = forms.IntegerField(
         label=_("Approved term (months)"),

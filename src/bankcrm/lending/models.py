@@ -257,6 +257,13 @@ class LoanApplication(UUIDModel, WorkflowSubjectMixin, CustomFieldsMixin):
         related_name="+",
     )
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    # The credit model's recommendation when the decision was taken (approve, refer or
+    # decline; empty without a model score), and whether the decision went against it.
+    model_recommendation = models.CharField(
+        _("model's recommendation"), max_length=10, blank=True, default=""
+    )
+    model_overridden = models.BooleanField(_("model overridden"), default=False)
+    override_reason = models.TextField(_("reason for overriding the model"), blank=True)
     # The offer: approved terms, priced when the decision is taken.
     approved_amount = AmountField(_("approved amount"), null=True, blank=True)
     approved_term_months = models.PositiveIntegerField(_("approved term"), null=True, blank=True)
@@ -283,6 +290,10 @@ class LoanApplication(UUIDModel, WorkflowSubjectMixin, CustomFieldsMixin):
             models.Index(fields=["state", "branch"], name="loanapp_state_branch_idx"),
             models.Index(fields=["applicant", "-created_at"], name="loanapp_applicant_idx"),
             models.Index(fields=["officer", "state"], name="loanapp_officer_state_idx"),
+            # Override reporting: decisions by day, with or against the credit model.
+            models.Index(
+                fields=["decided_at", "model_overridden"], name="loanapp_decided_override_idx"
+            ),
             # The pipeline board: the oldest cards per state, and its totals by index only.
             models.Index(
                 fields=["state", "state_entered_at", "id"], name="loanapp_state_entered_idx"

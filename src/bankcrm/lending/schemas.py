@@ -314,6 +314,10 @@ class ApplicationOut(Schema):
     decision_reason: str
     decided_by: str | None
     decided_at: dt.datetime | None
+    # The credit model's recommendation at the decision, and whether the decision overrode it.
+    model_recommendation: str = ""
+    model_overridden: bool = False
+    override_reason: str = ""
     approved_amount: Decimal | None
     approved_term_months: int | None
     approved_rate: Decimal | None
@@ -355,11 +359,16 @@ class TransitionIn(InSchema):
 
 
 class DecisionIn(InSchema):
+    """A decision with its reason. ``override_reason`` is required when the decision goes
+    against the credit model's recommendation (approving what it recommends declining,
+    declining what it recommends approving)."""
+
     decision: Literal["approved", "declined", "referred"]
     reason: str
     amount: Decimal | None = None
     term_months: int | None = None
     rate: Decimal | None = None
+    override_reason: str = ""
 
 
 class StepResultOut(Schema):

@@ -26,6 +26,11 @@ Decisions and authority (``loan_application_decide``)
       not the maker, not the submitter, holding a role of the tier — approves (through this
       same service or the approvals queue). Declining or referring is one person's
       decision, refused while a second approval is pending.
+    * The credit model's recommendation (approve, refer or decline, stored with the
+      underwriting's score) is recorded with every decision. Approving what the model
+      recommends declining, or declining what it recommends approving, overrides the model:
+      it needs an ``override_reason`` (besides the decision's reason), is marked on the
+      application (``model_overridden``) and audited as ``loan_application.model_override``.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ from .models import (
     ReferenceRate,
 )
 from .pricing import loan_product_rate, product_schedule, schedule_periods, upfront_fee
+from .scoring import model_override_needed, model_recommendation_of
 from .underwriting import (
     BOOLEAN_OPERATORS,
     FACTS,
@@ -2104,10 +2110,11 @@ def loan_application_transition(
 
     ``submit`` goes to :func:`loan_application_submit`; ``approve``, ``decline`` and
     ``refer`` to :func:`loan_application_decide` (options ``amount``, ``term_months``,
-    ``rate``); ``disburse`` to :func:`loan_application_disburse` (options ``disbursed_on``,
-    ``first_due``); every other step, including steps an administrator added, to the
-    workflow engine. Returns what the routed service returns (the application; a pending
-    approval for a decision that needs a second approver; the loan for a disbursement).
+    ``rate``, ``override_reason``); ``disburse`` to :func:`loan_application_disburse`
+    (options ``disbursed_on``, ``first_due``); every other step, including steps an
+    administrator added, to the workflow engine. Returns what the routed service returns
+    (the application; a pending approval for a decision that needs a second approver; the
+    loan for a disbursement).
     """
     step = transition.strip() if isinstance(transition, str) else ""
     if not step:
@@ -2115,7 +2122,7 @@ def loan_application_transition(
     decision = {code: decision for decision, code in DECISION_STEPS.items()}.get(step)
     allowed_options: tuple[str, ...] = ()
     if decision is not None:
-        allowed_options = ("amount", "term_months", "rate")
+        allowed_options = ("amount", "term_months", "rate", "override_reason")
     elif step == "disburse":
         allowed_options = ("disbursed_on", "first_due")
     unknown = sorted(name for name, value in options.items() if name not in allowed_options)
@@ -2143,6 +2150,7 @@ def loan_application_transition(
             amount=options.get("amount"),
             term_months=options.get("term_months"),
             rate=options.get("rate"),
+            override_reason=options.get("override_reason") or "",
         )
     if step == "disburse":
         return loan_application_disburse(
@@ -2362,9 +2370,13 @@ def _record_decision(
     terms: tuple[Decimal, int, Decimal] | None = None,
     recommendation: str | None = None,
     maker: Any = None,
+    override_reason: str = "",
 ) -> LoanApplication:
     """Write the decision, take its workflow step and record the audit and the event.
-    The caller holds the transaction and the lock and has checked the authority."""
+    The caller holds the transaction and the lock, has checked the authority and, when the
+    decision overrides the credit model, that ``override_reason`` is given."""
+    model_recommendation = model_recommendation_of(application.underwriting)
+    overridden = model_override_needed(decision, model_recommendation)
     before = audit_snapshot(
         application,
         [
@@ -2375,6 +2387,8 @@ def _record_decision(
             "approved_rate",
             "offer_apr",
             "offer_expires_on",
+            "model_recommendation",
+            "model_overridden",
         ],
     )
     setattr(application, DECISION_MARKER, True)
@@ -2389,6 +2403,9 @@ def _record_decision(
     application.decision_reason = reason
     application.decided_by = actor
     application.decided_at = timezone.now()
+    application.model_recommendation = model_recommendation
+    application.model_overridden = overridden
+    application.override_reason = override_reason if overridden else ""
     if decision == LoanApplication.Decision.APPROVED:
         if terms is None:
             # Validated above: reaching here otherwise is a programming error.
@@ -2415,6 +2432,9 @@ def _record_decision(
             "approved_rate",
             "offer_apr",
             "offer_expires_on",
+            "model_recommendation",
+            "model_overridden",
+            "override_reason",
             "updated_at",
         ]
     )
@@ -2442,6 +2462,23 @@ def _record_decision(
             },
             reason=reason,
         )
+    if overridden:
+        score = (application.underwriting or {}).get("credit_score") or {}
+        audit_record(
+            actor=actor,
+            action="loan_application.model_override",
+            target=application,
+            after={
+                "model_recommendation": model_recommendation,
+                "decision": decision,
+                "score": score.get("score"),
+                "grade": score.get("grade"),
+                "model": score.get("model"),
+                "model_version": score.get("model_version"),
+                "proposed_by": getattr(maker, "pk", None),
+            },
+            reason=override_reason,
+        )
     event_record(
         type="loan_application.decided", target=application, payload=_event_payload(application)
     )
@@ -2449,10 +2486,14 @@ def _record_decision(
 
 
 def _terms_payload(
-    application: LoanApplication, decision: str, terms: tuple[Decimal, int, Decimal], reason: str
+    application: LoanApplication,
+    decision: str,
+    terms: tuple[Decimal, int, Decimal],
+    reason: str,
+    override_reason: str = "",
 ) -> dict[str, Any]:
     amount, term, rate = terms
-    return {
+    payload = {
         "application": str(application.pk),
         "decision": decision,
         "amount": format(amount, "f"),
@@ -2460,6 +2501,27 @@ def _terms_payload(
         "rate": format(rate, "f"),
         "reason": reason,
     }
+    if override_reason:
+        payload["override_reason"] = override_reason
+    return payload
+
+
+def _require_override_reason(
+    application: LoanApplication, decision: str, override_reason: str
+) -> None:
+    """Refuse a decision against the credit model's recommendation without a reason."""
+    recommendation = model_recommendation_of(application.underwriting)
+    if model_override_needed(decision, recommendation) and not override_reason:
+        labels = {"approve": _("approve"), "decline": _("decline")}
+        raise _error(
+            "override_reason",
+            _(
+                "The credit model recommends to %(recommendation)s this application: give "
+                "the reason for overriding it (override reason)."
+            )
+            % {"recommendation": labels.get(recommendation, recommendation)},
+            "required",
+        )
 
 
 def loan_application_decide(
@@ -2471,19 +2533,23 @@ def loan_application_decide(
     amount: Any = None,
     term_months: Any = None,
     rate: Any = None,
+    override_reason: str = "",
 ) -> LoanApplication | PendingApproval:
     """Decide an application in underwriting (or referred): approved, declined or referred.
 
     See the module text for the rules. Approval prices the offer: approved amount, term and
     rate (default: as requested, at the product's rate today), APR from the schedule engine,
-    and the offer's expiry (today + the product's ``offer_valid_days``). Returns the
-    application, or the maker-checker request when the approval waits for a second person.
+    and the offer's expiry (today + the product's ``offer_valid_days``). A decision against
+    the credit model's recommendation needs ``override_reason`` (ignored otherwise).
+    Returns the application, or the maker-checker request when the approval waits for a
+    second person.
     """
     if decision not in DECISION_STEPS:
         raise _error("decision", _("Choose approved, declined or referred."), "invalid_choice")
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
         raise _error("reason", _("Give the reason for the decision."), "required")
+    override_reason = override_reason.strip() if isinstance(override_reason, str) else ""
     with transaction.atomic():
         locked = _application_in_reach(actor, application, lock=True)
         _require_not_submitter(actor, locked)
@@ -2499,8 +2565,13 @@ def loan_application_decide(
                     % {"pk": pending.pk},
                     code="lending_decision_pending",
                 )
+            _require_override_reason(locked, decision, override_reason)
             return _record_decision(
-                actor=actor, application=locked, decision=decision, reason=reason
+                actor=actor,
+                application=locked,
+                decision=decision,
+                reason=reason,
+                override_reason=override_reason,
             )
 
         recommendation = _recommendation(locked)
@@ -2514,6 +2585,9 @@ def loan_application_decide(
                 rate=rate,
             )
         terms = _approval_terms(locked, amount, term_months, rate)
+        _require_override_reason(locked, decision, override_reason)
+        if not model_override_needed(decision, model_recommendation_of(locked.underwriting)):
+            override_reason = ""
         tier = authority_tier(locked.product, terms[0])
         refusal = authority_refusal(actor, tier, terms[0])
         if refusal:
@@ -2522,7 +2596,7 @@ def loan_application_decide(
             request = approval_request(
                 actor=actor,
                 action=DECISION_ACTION,
-                payload=_terms_payload(locked, decision, terms, reason),
+                payload=_terms_payload(locked, decision, terms, reason, override_reason),
                 reason=reason,
                 target=locked,
             )
@@ -2546,6 +2620,7 @@ def loan_application_decide(
             reason=reason,
             terms=terms,
             recommendation=recommendation,
+            override_reason=override_reason,
         )
 
 
@@ -2600,6 +2675,11 @@ def _decision_checks(
     if payload.get("decision") != LoanApplication.Decision.APPROVED:
         raise _error("decision", _("Only approvals wait for a second approver."), "invalid")
     _recommendation(application)
+    # The underwriting may have been run again since the request: an approval that now goes
+    # against the model needs the maker's reason for overriding it.
+    _require_override_reason(
+        application, payload["decision"], str(payload.get("override_reason") or "").strip()
+    )
     terms = _approval_terms(
         application, payload.get("amount"), payload.get("term_months"), payload.get("rate")
     )
@@ -2654,6 +2734,7 @@ def loan_application_decision_apply(
         terms=terms,
         recommendation=_recommendation(application),
         maker=approval.maker,
+        override_reason=str(payload.get("override_reason") or ""),
     )
 
 

@@ -462,8 +462,45 @@ def _underwriting_view(application: LoanApplication) -> dict[str, Any]:
         "facts": facts,
         "rules": result.get("rules") or [],
         "recommendation": result.get("recommendation"),
-        "score": score,
+        "score": _credit_score_view(score) if isinstance(score, dict) else None,
         "score_message": score_message,
+    }
+
+
+def _credit_score_view(score: dict[str, Any]) -> dict[str, Any]:
+    """The model's score as the panel shows it: the probability of default as a percentage,
+    its recommendation in words, and each reason in the reader's language."""
+    chinese = _language().lower().startswith("zh")
+    pd_percent: Decimal | None = None
+    try:
+        if score.get("probability_of_default") is not None:
+            pd_percent = Decimal(str(score["probability_of_default"])) * 100
+    except ArithmeticError:
+        pd_percent = None
+    reasons = []
+    for reason in score.get("reasons") or []:
+        if not isinstance(reason, dict):
+            continue
+        text = (reason.get("text_zh") if chinese else reason.get("text_en")) or reason.get("text")
+        reasons.append(
+            {
+                "code": reason.get("code") or "",
+                "feature": reason.get("feature") or "",
+                "text": text or reason.get("feature") or "",
+                "points_lost": reason.get("points_lost"),
+            }
+        )
+    if not reasons:
+        # A model that gives only its codes.
+        reasons = [
+            {"code": code, "feature": "", "text": "", "points_lost": None}
+            for code in score.get("reason_codes") or []
+        ]
+    return {
+        **score,
+        "pd_percent": pd_percent,
+        "recommendation": score.get("recommendation") or "",
+        "reasons": reasons,
     }
 
 
@@ -744,6 +781,7 @@ def application_decide(request: HttpRequest, pk: Any) -> HttpResponse:
             amount=data.get("amount"),
             term_months=data.get("term_months"),
             rate=data.get("rate"),
+            override_reason=data.get("override_reason") or "",
         )
     except (ValidationError, PermissionDenied) as exc:
         _form_errors_to(form, exc)
