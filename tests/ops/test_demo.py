@@ -45,7 +45,7 @@ def test_demo_bank_is_created_once(demo_env, capsys):
     second = capsys.readouterr().out
 
     assert after_first["units"] - before["units"] == 6
-    assert after_first["users"] - before["users"] == 12
+    assert after_first["users"] - before["users"] == 13
     assert after_first["portfolios"] - before["portfolios"] == 2
     assert counts() == after_first
     assert "Demo bank: " in first and "change(s) made." in first
@@ -73,7 +73,7 @@ def test_every_role_has_a_demo_user_with_a_working_password(demo_env):
         u.username: u
         for u in User.objects.filter(username__in=[p.username for p in demo.DEMO_STAFF])
     }
-    assert len(users) == 12
+    assert len(users) == 13
     held = {code for user in users.values() for code in user.roles.values_list("code", flat=True)}
     assert held == set(Role.Code.values)
     for person in demo.DEMO_STAFF:
@@ -94,7 +94,7 @@ def test_everything_is_audited_as_the_demo_job(demo_env):
     assert set(events.values_list("actor", flat=True)) == {"system:demo"}
     actions = list(events.values_list("action", flat=True))
     assert actions.count("access.org_unit_create") == 6
-    assert actions.count("access.user_create") == 12
+    assert actions.count("access.user_create") == 13
     assert actions.count("access.portfolio_create") == 2
 
 
@@ -110,6 +110,7 @@ def test_logins_table(demo_env, capsys):
     assert rows["co.chen"].rstrip().endswith("yes (enrol at first sign-in)")
     assert rows["au.zhou"].rstrip().endswith("yes (enrol at first sign-in)")
     assert rows["admin"].rstrip().endswith("yes (enrol at first sign-in)")
+    assert rows["mr.wang"].rstrip().endswith("yes (enrol at first sign-in)")
     assert rows["rm.zhang"].rstrip().endswith("no")
     assert "Shanghai Pudong" in rows["rm.zhang"]
     assert "Relationship manager" in rows["rm.zhang"]

@@ -69,6 +69,14 @@ DEMO_PDF = (
     b"trailer << /Root 1 0 R >>\n%%EOF\n"
 )
 
+# Why an officer goes against the credit model where it recommends otherwise (the service
+# ignores the reason when the decision agrees with the model).
+APPROVAL_OVERRIDE = (
+    "Long-standing customer with a steady salary into the account; the model's short "
+    "transaction history understates it."
+)
+DECLINE_OVERRIDE = "The income on the application could not be confirmed, whatever the score."
+
 # Loan Prime Rates (贷款市场报价利率), percent a year, in force from 20 May 2025. These are
 # example values (they match the rates published that day, 1-year 3.0 % and 5-year and
 # above 3.5 %, as known when this was written); a bank publishes the current ones with
@@ -602,12 +610,17 @@ def _collateral(
 
 def _approve(staff: Staff, application: LoanApplication) -> None:
     """Approve through the product's authority: one approver who may, or the analyst's
-    proposal confirmed by the branch manager (maker-checker)."""
+    proposal confirmed by the branch manager (maker-checker). Where the credit model
+    recommends declining, the approval overrides it, with its reason."""
     tier = applications.authority_tier(application.product, application.amount)
     reason = "Affordable; documents verified; within policy."
     if tier.get("approvers", 1) >= 2:
         applications.loan_application_decide(
-            actor=staff.analyst, application=application, decision="approved", reason=reason
+            actor=staff.analyst,
+            application=application,
+            decision="approved",
+            reason=reason,
+            override_reason=APPROVAL_OVERRIDE,
         )
         applications.loan_application_decide(
             actor=staff.manager, application=application, decision="approved", reason=reason
@@ -616,7 +629,11 @@ def _approve(staff: Staff, application: LoanApplication) -> None:
     for decider in (staff.manager, staff.analyst):
         if applications.authority_refusal(decider, tier, application.amount) is None:
             applications.loan_application_decide(
-                actor=decider, application=application, decision="approved", reason=reason
+                actor=decider,
+                application=application,
+                decision="approved",
+                reason=reason,
+                override_reason=APPROVAL_OVERRIDE,
             )
             return
 
@@ -676,6 +693,7 @@ def _application(
             application=application,
             decision="declined",
             reason="Income could not be confirmed from the bank statements.",
+            override_reason=DECLINE_OVERRIDE,
         )
         return
     if target == "referred":

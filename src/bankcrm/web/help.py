@@ -63,6 +63,14 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
             "repayment schedules and APR, delinquency buckets and early warnings."
         ),
     ),
+    HelpTopic(
+        "credit-risk",
+        _("Credit risk: models, scores and monitoring"),
+        _(
+            "Credit models and their governance, model cards, scores and reason codes in "
+            "underwriting, overrides, and the monitoring of the models in use."
+        ),
+    ),
 )
 
 ROLE_TOPICS: tuple[HelpTopic, ...] = tuple(

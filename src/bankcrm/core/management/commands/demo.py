@@ -33,7 +33,10 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.core.management.commands.demo.seed_organisation",
     "bankcrm.core.management.commands.demo.seed_staff",
     "bankcrm.integrations.demo.seed_customers",
+    # Before lending: its applications are scored in underwriting by the production model.
+    "bankcrm.integrations.demo_risk.seed_risk",
     "bankcrm.integrations.demo_lending.seed_lending",
+    "bankcrm.integrations.demo_risk.seed_risk_monitoring",
 ]
 
 DEMO_EMAIL_DOMAIN = "demo-bank.example"
@@ -71,6 +74,7 @@ DEMO_STAFF: list[DemoUser] = [
     DemoUser("lo.chen", "Jie", "Chen", Role.Code.LOAN_OFFICER, "SH-PD"),
     DemoUser("bm.he", "Lin", "He", Role.Code.BRANCH_MANAGER, "HZ-WL"),
     DemoUser("ca.zhao", "Lei", "Zhao", Role.Code.CREDIT_ANALYST, "HO"),
+    DemoUser("mr.wang", "Hui", "Wang", Role.Code.MODEL_RISK_OFFICER, "HO"),
     DemoUser("co.chen", "Jing", "Chen", Role.Code.COMPLIANCE_OFFICER, "HO"),
     DemoUser("sa.liu", "Yang", "Liu", Role.Code.SERVICE_AGENT, "SH-PD"),
     DemoUser("mm.huang", "Min", "Huang", Role.Code.MARKETING_MANAGER, "HO"),
