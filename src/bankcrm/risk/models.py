@@ -73,8 +73,9 @@ class ModelVersion(TimeStampedModel):
     grade_bands = models.JSONField(_("risk grades"), default=list)
     # Model feature → CRM feature (bankcrm.risk.features) when the names differ.
     feature_map = models.JSONField(_("feature mapping"), default=dict)
-    # Development-sample score distribution for stability monitoring:
-    # {"score": {"edges": [...], "shares": [...]}, "features": {name: {"bins": [...], "shares": [...]}}}
+    # Development-sample distributions for stability monitoring (bankcrm.risk.stability):
+    # {"score": {"edges", "bins", "shares"},
+    #  "features": {name: {"kind", "edges" | "categories", "bins", "shares"}}}
     baseline = models.JSONField(_("development distribution"), default=dict)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
