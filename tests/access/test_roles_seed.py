@@ -12,6 +12,7 @@ EXPECTED = {
     "branch_manager": ("unit", True, False),
     "loan_officer": ("unit", True, False),
     "credit_analyst": ("bank", False, False),
+    "model_risk_officer": ("bank", False, True),
     "compliance_officer": ("bank", True, True),
     "service_agent": ("unit", False, False),
     "marketing_manager": ("unit", False, False),
@@ -45,6 +46,13 @@ def test_every_role_code_is_seeded_with_its_reach():
         ("branch_manager", "access.view_user", True),
         ("branch_manager", "access.change_user", False),
         ("service_agent", "lending.view_loanapplication", False),
+        ("credit_analyst", "risk.train_modelversion", True),
+        ("credit_analyst", "risk.approve_modelversion", False),
+        ("credit_analyst", "risk.validate_modelversion", False),
+        ("model_risk_officer", "risk.validate_modelversion", True),
+        ("model_risk_officer", "risk.approve_modelversion", True),
+        ("model_risk_officer", "risk.train_modelversion", False),
+        ("model_risk_officer", "customers.view_party", False),
     ],
 )
 def test_seeded_permissions(code, permission, expected):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
+import json
 from decimal import Decimal
 
 import pandas as pd
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from bankcrm.audit.models import AuditEvent
 from bankcrm.integrations.models import SourceRecord
@@ -171,5 +175,26 @@ def test_dataset_export_refuses_unknown_kinds_and_folders(book, tmp_path):
         dataset_export(out=tmp_path / "x.csv", kind="applications")
     with pytest.raises(ValueError, match="does not exist"):
         dataset_export(out=tmp_path / "missing" / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+    assert not AuditEvent.objects.filter(action="risk.dataset_export").exists()
+
+
+def test_the_dataset_command_writes_the_learning_data_and_prints_one_json_line(book, tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("risk", "dataset", "--out", str(tmp_path / "loans.csv"), stdout=out, stderr=err)
+
+    summary = json.loads(out.getvalue().strip())
+    assert summary["rows"] == 4 and summary["bad"] == 3
+    written = pd.read_csv(tmp_path / "loans.csv")
+    assert list(written["bad"]) == [1, 1, 0, 1]
+    assert "learning data" in err.getvalue()
+
+
+def test_the_dataset_command_names_a_bad_date_and_writes_nothing(book, tmp_path):
+    with pytest.raises(CommandError, match="--from"):
+        call_command(
+            "risk", "dataset", "--out", str(tmp_path / "x.csv"), "--from", "2024-13-01",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
     assert not (tmp_path / "x.csv").exists()
     assert not AuditEvent.objects.filter(action="risk.dataset_export").exists()

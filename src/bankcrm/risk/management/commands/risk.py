@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from bankcrm.core.actor import SystemActor
 from bankcrm.core.context import request_context
 from bankcrm.core.models.approvals import PendingApproval
+from bankcrm.risk.commands_dataset import add_dataset_actions, handle_dataset_action
 from bankcrm.risk.commands_scoring import add_scoring_actions, handle_scoring_action
 from bankcrm.risk.models import ModelVersion, Purpose
 
@@ -418,6 +419,7 @@ def _governance(command: Command, options: Mapping[str, Any]) -> None:
 ACTION_GROUPS: tuple[tuple[AddActions, HandleAction], ...] = (
     (add_registry_actions, handle_registry_action),
     (add_scoring_actions, handle_scoring_action),
+    (add_dataset_actions, handle_dataset_action),
 )
 
 
