@@ -161,3 +161,49 @@ def test_no_signal_is_refused():
     y = (rng.random(400) < 0.3).astype(int)
     with pytest.raises(ScorecardError, match="no feature reaches an information value"):
         fit_scorecard(frame, y, TrainingSettings(min_iv=0.5))
+
+
+def _products(rows: int = 900, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
+    # Products held 1-4: 3 and 4 are small groups with a high bad rate, 1 is riskier than 2.
+    rng = np.random.default_rng(seed)
+    products = rng.choice([1.0, 2.0, 3.0, 4.0], rows, p=[0.5, 0.42, 0.05, 0.03])
+    rate = np.select([products == 1, products == 2, products == 3], [0.25, 0.08, 0.8], 0.95)
+    y = (rng.random(rows) < rate).astype(int)
+    return pd.DataFrame({"products": products}), y
+
+
+def test_numeric_column_with_few_values_is_grouped_as_categories():
+    frame, y = _products()
+
+    binning = bin_feature("products", frame["products"], y)
+
+    assert binning.kind == "categorical" and binning.few_values
+    labels = {category for group in binning.groups for category in group}
+    assert labels == {"1", "2", "3", "4"}  # canonical numbers, not "3.0"
+    # The small high-risk values keep a bin apart from the large low-risk ones.
+    group_of = {category: index for index, group in enumerate(binning.groups) for category in group}
+    assert group_of["3"] != group_of["2"] and group_of["3"] != group_of["1"]
+
+    declared = bin_feature("products", frame["products"], y, monotone="descending")
+    assert declared.kind == "numerical" and not declared.few_values
+    many = pd.Series(np.arange(len(y)) % 11, dtype=float)
+    assert bin_feature("many", many, y).kind == "numerical"
+
+
+def test_few_valued_numeric_scores_the_same_for_any_spelling():
+    frame, y = _products()
+    fitted = fit_scorecard(frame, y, TrainingSettings(min_iv=0.0))
+
+    feature = fitted.spec["features"][0]
+    assert feature["type"] == "categorical"
+    card = fitted.card_features[0]
+    assert card["note"] == "few distinct values: binned as categories"
+    model = compile_model(fitted.spec)
+    scores = {model.score({"products": value}).score for value in (3, 3.0, "3", "3.0", " 3 ")}
+    assert len(scores) == 1
+    assert model.score({"products": 3}).score != model.score({"products": 2}).score
+    assert model.score({"products": None}).points["products"] == feature["missing_points"]
+    assert model.score({"products": 7}).points["products"] == feature["other_points"]
+    frame_scores = model.score_frame(pd.DataFrame({"products": [3, 3.0, "3"]}))["score"]
+    assert frame_scores.nunique() == 1
+    assert frame_scores.iloc[0] == scores.pop()

@@ -59,7 +59,10 @@ def _frame(rows: int = 700, seed: int = 4) -> pd.DataFrame:
 
 
 def test_scorecard_training_gives_spec_metrics_card_and_baseline():
-    dataset = dataset_from_frame(_frame(), target="outcome", bad="default")
+    frame = _frame()
+    # A numeric column with four distinct values is grouped as categories.
+    frame["grade"] = np.random.default_rng(9).integers(1, 5, len(frame)).astype(float)
+    dataset = dataset_from_frame(frame, target="outcome", bad="default")
     settings = TrainingSettings(folds=3, repeats=1, monotone={"months": "ascending"})
 
     [model] = train(dataset, settings)
@@ -85,8 +88,13 @@ def test_scorecard_training_gives_spec_metrics_card_and_baseline():
         "months",
         "savings",
         "balance",
+        "grade",
     }
     assert model.card["fingerprint"]["rows"] == 700
+    notes = {profile["name"]: profile["note"] for profile in model.card["profiles"]}
+    assert notes["grade"] == "few distinct values: binned as categories"
+    assert notes["age"] == ""
+    assert [profile.note for profile in dataset.profiles if profile.name == "grade"] == [""]
     assert model.card["settings"]["monotone"] == {"months": "ascending"}
 
     compiled = compile_model(model.spec)

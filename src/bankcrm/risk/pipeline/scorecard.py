@@ -5,8 +5,10 @@ regression and points scaled by PDO.
    ``min_bin_size`` of the rows). A numerical feature's event rate is monotone (rising or
    falling, whichever fits) unless one peak or valley raises the information value clearly
    more than its extra bins would by chance; a declared trend (``settings.monotone``) is
-   imposed. Categories rarer than 5 % are pooled before grouping. Missing values form
-   their own bin.
+   imposed. A numerical feature with at most ``FEW_VALUES`` distinct values in the learning
+   rows and no declared trend is grouped as categories (its numbers as canonical text:
+   3, 3.0 and "3" are one category). Categories with fewer than ``RARE_CATEGORY_ROWS``
+   learning rows are pooled before grouping. Missing values form their own bin.
 2. The weight of evidence of a bin is ``ln(share of goods / share of bads)`` (0.5 is added
    to both counts of a bin that holds only goods or only bads); a missing bin smaller than
    the minimum bin size is shrunk towards 0 in proportion. The information value of a
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from ..engine import LN2, category_lookup, column_codes
+from ..engine import LN2, canonical_number, category_lookup, category_of, column_codes
 from ..reasons import reason_text
 
 if TYPE_CHECKING:
@@ -45,10 +47,17 @@ MONOTONE_TRENDS = {"ascending": "ascending", "descending": "descending"}
 # cross-validation on German credit this matched always taking "auto" (0.788 AUC; forcing a
 # monotone trend gave 0.780) while keeping noise features monotone.
 SHAPE_PENALTY = 2.0
-# Categories rarer than this share are pooled into one group before the optimal grouping
-# (+0.003 AUC on German credit in 5x2 cross-validation: rare categories' event rates are
-# noise).
-RARE_CATEGORY_SHARE = 0.05
+# Categories with fewer learning rows than this are pooled into one group before the
+# optimal grouping (rare categories' event rates are noise).
+RARE_CATEGORY_ROWS = 30
+# A numerical feature with at most this many distinct values is grouped as categories, so a
+# small value with a distinct risk (e.g. 3 or 4 products held) keeps its own bin.
+FEW_VALUES = 10
+# Pre-binning before the optimal merge: at most 20 pre-bins of at least 5 % of the rows.
+# (30 finer pre-bins of 2-5 % gave the same AUC on German credit, bank marketing and churn
+# in 5x5 cross-validation, at 4-6 times the training time.)
+MAX_PREBINS = 20
+FEW_VALUES_NOTE = "few distinct values: binned as categories"
 
 
 class ScorecardError(ValueError):
@@ -94,6 +103,8 @@ class Binning:
     woe: np.ndarray = field(default_factory=lambda: np.zeros(0))
     iv: float = 0.0
     labels: list[str] = field(default_factory=list)
+    # A numerical column grouped as categories because it has few distinct values.
+    few_values: bool = False
     _lookup: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -151,17 +162,18 @@ def _optbinning(
 ) -> Any:
     from optbinning import OptimalBinning
 
+    rows = max(len(y), 1)
     options: dict[str, Any] = {
         "name": name,
         "dtype": kind,
         "min_bin_size": min_bin_size,
-        "max_n_prebins": 20,
+        "max_n_prebins": MAX_PREBINS,
         "min_prebin_size": min(0.05, min_bin_size),
     }
     if kind == "numerical":
         options["monotonic_trend"] = trend
     else:
-        options["cat_cutoff"] = RARE_CATEGORY_SHARE
+        options["cat_cutoff"] = min(RARE_CATEGORY_ROWS / rows, 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         binning = OptimalBinning(**options)
@@ -177,27 +189,31 @@ def _fit_binning(
     trend: str,
     transform: str | None,
     min_bin_size: float,
+    *,
+    few_values: bool = False,
 ) -> Binning:
+    labels = [] if kind == "numerical" else [category_of(value) for value in values]
     if kind == "numerical":
         array = values.to_numpy(dtype=float, na_value=np.nan)
     else:
-        array = np.array([np.nan if value is None else value for value in values], dtype=object)
+        array = np.array([np.nan if label is None else label for label in labels], dtype=object)
     try:
         fitted = _optbinning(name, kind, array, y, trend, min_bin_size)
         splits = list(fitted.splits) if fitted.status in ("OPTIMAL", "FEASIBLE") else []
     except (ValueError, RuntimeError, TypeError):
         splits = []
-    binning = Binning(name=name, kind=kind, transform=transform, trend=trend)
+    binning = Binning(name=name, kind=kind, transform=transform, trend=trend, few_values=few_values)
     if kind == "numerical":
         binning.splits = [float(split) for split in splits]
         binning.labels = numeric_labels(binning.splits, transform)
     else:
         groups = [[str(category) for category in group] for group in splits]
         seen = {category for group in groups for category in group}
-        rest = sorted({str(value) for value in values.dropna()} - seen)
+        present = {label for label in labels if label is not None}
+        rest = sorted(present - seen, key=_category_order)
         if rest:
             groups.append(rest)
-        binning.groups = groups or [sorted({str(value) for value in values.dropna()})]
+        binning.groups = groups or [sorted(present, key=_category_order)]
         binning.labels = [", ".join(group) for group in binning.groups]
     codes = binning.codes(values)
     k = binning.regular_bins
@@ -206,6 +222,18 @@ def _fit_binning(
         codes, y.astype(float), k, min_bin_size
     )
     return binning
+
+
+def _category_order(label: str) -> tuple[int, float, str]:
+    """Numbers in numeric order before text."""
+    number = canonical_number(label)
+    return (0, float(label), "") if number is not None else (1, 0.0, label)
+
+
+def has_few_values(values: pd.Series) -> bool:
+    """Whether a numerical column has so few distinct values that it is grouped as
+    categories."""
+    return values.dtype.kind == "f" and int(values.nunique(dropna=True)) <= FEW_VALUES
 
 
 def bin_feature(
@@ -218,9 +246,15 @@ def bin_feature(
     min_bin_size: float = 0.05,
 ) -> Binning:
     """The optimal binning of one feature against the bad flag ``y``: a declared trend is
-    imposed, otherwise monotone unless a peak or valley earns its extra bins."""
+    imposed, otherwise monotone unless a peak or valley earns its extra bins. A numerical
+    feature with few distinct values, no declared trend and no transform is grouped as
+    categories."""
     values = values.reset_index(drop=True)
     kind = "numerical" if values.dtype.kind == "f" else "categorical"
+    if kind == "numerical" and not monotone and not transform and has_few_values(values):
+        return _fit_binning(
+            name, "categorical", values, y, "auto", transform, min_bin_size, few_values=True
+        )
     if kind == "categorical":
         return _fit_binning(name, kind, values, y, "auto", transform, min_bin_size)
     if monotone:
@@ -475,6 +509,7 @@ def binning_card(
         "reason": reason_text(binning.name),
         "iv": round(binning.iv, 6),
         "trend": binning.trend if binning.kind == "numerical" else "",
+        "note": FEW_VALUES_NOTE if binning.few_values else "",
         "selected": selected,
         "dropped_reason": dropped_reason,
         "bins": rows,

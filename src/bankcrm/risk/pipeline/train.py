@@ -244,6 +244,7 @@ def _train_one(dataset: Dataset, settings: TrainingSettings, method: str) -> Tra
     )
     cv_seconds = time.perf_counter() - started
     card: dict[str, Any] = {"method": method}
+    profiles = [profile.as_dict() for profile in dataset.profiles]
     if method == "scorecard":
         try:
             fitted = fit_scorecard(
@@ -260,6 +261,11 @@ def _train_one(dataset: Dataset, settings: TrainingSettings, method: str) -> Tra
         card["dropped"] = fitted.dropped
         card["coefficients"] = fitted.coefficients
         card["intercept"] = fitted.intercept
+        grouped = {name for name, binning in fitted.binnings.items() if binning.few_values}
+        for profile in profiles:
+            if profile["name"] in grouped:
+                note = _("few distinct values: binned as categories")
+                profile["note"] = f"{profile['note']}; {note}" if profile["note"] else note
         feature_baseline: dict[str, Any] = {}
         for item in spec["features"]:
             name = item["name"]
@@ -297,7 +303,7 @@ def _train_one(dataset: Dataset, settings: TrainingSettings, method: str) -> Tra
             "target": dataset.target_name,
             "bad_values": dataset.bad_values,
             "exclusions": dataset.exclusions,
-            "profiles": [profile.as_dict() for profile in dataset.profiles],
+            "profiles": profiles,
             "fingerprint": dataset.fingerprint,
             "calibration": metrics["calibration"],
             "calibration_deciles": metrics["calibration_deciles"],
