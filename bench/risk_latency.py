@@ -373,7 +373,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "risk-latency",
         "database": connection.vendor,
-        "customers": args.customers + 0,
+        "customers": args.customers,
         "customer": {
             "accounts": history["accounts"],
             "bookings_12m": history["bookings_12m"],
