@@ -587,7 +587,9 @@ def test_underwriting_and_decision_by_the_branch_manager(
     response = client.post(reverse("lending:application_underwrite", args=[application.pk]))
     assert response.status_code == 302
     page = client.get(detail_url(application))
-    assert section(page, "underwriting-recommendation").startswith("Policy rules recommend: approve")
+    assert section(page, "underwriting-recommendation").startswith(
+        "Policy rules recommend: approve"
+    )
     assert section(page, "credit-score") == "Credit score: No credit model is registered."
     assert "Debt-to-income (%) 16.08 %" in section(page, "underwriting-facts")
     authority = section(page, "decision-authority")
