@@ -809,17 +809,8 @@ def _party_queries() -> list[str]:
     ]
 
 
-# The columns the aggregate queries return (besides ``subject``), which the features are
-# computed from.
-FACT_COLUMNS: tuple[str, ...] = (
-    # The customer.
-    "party_id",
-    "party_kind",
-    "segment",
-    "customer_since",
-    "owning_unit_id",
-    "birth_year",
-    # Balances and flows.
+# The columns of _balances_sql and _monthly_inflows_sql (besides ``subject``).
+BALANCE_FACTS: tuple[str, ...] = (
     "first_booking",
     "last_booking",
     "last_balance",
@@ -839,11 +830,24 @@ FACT_COLUMNS: tuple[str, ...] = (
     "card_payments_6m",
     "card_amount_6m",
     "cash_out_6m",
+)
+MONTH_FACTS: tuple[str, ...] = ("inflow_months_6m", "salary_months_6m", "month_sum", "month_square")
+
+
+# The columns the aggregate queries return (besides ``subject``), which the features are
+# computed from.
+FACT_COLUMNS: tuple[str, ...] = (
+    # The customer.
+    "party_id",
+    "party_kind",
+    "segment",
+    "customer_since",
+    "owning_unit_id",
+    "birth_year",
+    # Balances and flows.
+    *BALANCE_FACTS,
     # Monthly money in.
-    "inflow_months_6m",
-    "salary_months_6m",
-    "month_sum",
-    "month_square",
+    *MONTH_FACTS,
     # Accounts and cards held.
     "accounts_count",
     "products_count",
@@ -1085,30 +1089,6 @@ def _compute(
 # compare both ways over generated histories).
 
 _EPOCH = dt.date(1970, 1, 1)
-
-# The columns of _balances_sql and _monthly_inflows_sql (besides ``subject``).
-BALANCE_FACTS: tuple[str, ...] = (
-    "first_booking",
-    "last_booking",
-    "last_balance",
-    "days3",
-    "days6",
-    "sum3",
-    "sum6",
-    "square3",
-    "square6",
-    "min_balance_3m",
-    "min_balance_6m",
-    "negative_days6",
-    "transactions_3m",
-    "transactions_6m",
-    "inflow_6m",
-    "outflow_6m",
-    "card_payments_6m",
-    "card_amount_6m",
-    "cash_out_6m",
-)
-MONTH_FACTS: tuple[str, ...] = ("inflow_months_6m", "salary_months_6m", "month_sum", "month_square")
 
 
 def _single_cutoff(dialect: _Dialect, party_pk: uuid.UUID, cut: _Cutoff) -> tuple[str, list[Any]]:
