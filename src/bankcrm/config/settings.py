@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "bankcrm.banking",
     "bankcrm.lending",
     "bankcrm.risk",
+    "bankcrm.compliance",
     "bankcrm.integrations",
     "bankcrm.web",
 ]

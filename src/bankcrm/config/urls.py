@@ -11,6 +11,7 @@ urlpatterns = [
     path("banking/", include("bankcrm.banking.urls")),
     path("lending/", include("bankcrm.lending.urls")),
     path("risk/", include("bankcrm.risk.urls")),
+    path("compliance/", include("bankcrm.compliance.urls")),
     path("api/v1/", include("bankcrm.config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
