@@ -2,3 +2,12 @@
 workflow guards and event subscribers (each in its own module, imported here)."""
 
 from __future__ import annotations
+
+from . import (  # noqa: F401
+    approvals_kyc,
+    approvals_screening,
+    navigation,
+    subscribers_aml,
+    subscribers_kyc,
+    subscribers_screening,
+)

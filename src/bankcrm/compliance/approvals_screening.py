@@ -1,0 +1,1 @@
+"""approvals_screening of the compliance module (filled in by its owner)."""

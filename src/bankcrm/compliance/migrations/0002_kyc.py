@@ -1,0 +1,9 @@
+"""Placeholder in the migration chain; its owner fills in the operations."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("compliance", "0001_initial")]
+
+    operations: list = []

@@ -1,0 +1,1 @@
+"""navigation of the compliance module (filled in by its owner)."""

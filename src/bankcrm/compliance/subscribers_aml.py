@@ -1,0 +1,1 @@
+"""subscribers_aml of the compliance module (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""subscribers_screening of the compliance module (filled in by its owner)."""
