@@ -108,8 +108,7 @@ def test_the_figures_of_a_hand_computed_case(lending_bank, submitted, today):
         "credit_score": None,
     }
     assert result["unknown"] == {
-        "sanctions_hit": "No sanctions screening is available to lending yet: the compliance "
-        "module is not installed.",
+        "sanctions_hit": "No sanctions or PEP list is loaded.",
         "credit_score": "No credit model is registered.",
     }
     assert result["rules"] == [

@@ -3,6 +3,8 @@ workflow guards and event subscribers (each in its own module, imported here).""
 
 from __future__ import annotations
 
+from bankcrm.lending.underwriting import register_sanctions_check
+
 from . import (  # noqa: F401
     approvals_kyc,
     approvals_screening,
@@ -11,3 +13,7 @@ from . import (  # noqa: F401
     subscribers_kyc,
     subscribers_screening,
 )
+from .facts import sanctions_check
+
+# Lending's underwriting asks compliance whether the parties are list matches.
+register_sanctions_check(sanctions_check)

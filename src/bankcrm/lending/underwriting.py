@@ -25,8 +25,11 @@ The facts (monthly figures in the application currency; percentages rounded half
   collateral);
 * ``disposable_income`` — income − obligations − living expenses − new instalment;
 * ``requested_amount``, ``term_months`` — as requested;
-* ``sanctions_hit`` — unknown: no sanctions screening is available to lending yet (the
-  compliance module will provide it);
+* ``sanctions_hit`` — whether the applicant, a co-applicant or a guarantor is a confirmed
+  sanctions or PEP list match, from the check a compliance module registers with
+  :func:`register_sanctions_check`; unknown, with the check's reason, while a possible match
+  awaits a compliance decision or a party has not been screened, and unknown with "No
+  sanctions screening is available" when no check is registered;
 * ``credit_score`` — the registered credit model's score (:mod:`bankcrm.lending.scoring`);
   unknown, with "No credit model is registered", when there is none.
 
@@ -109,6 +112,31 @@ WHEN_UNKNOWN = ("decline", "refer", "ignore")
 SANCTIONS_UNAVAILABLE = gettext_lazy(
     "No sanctions screening is available to lending yet: the compliance module is not installed."
 )
+
+# fn(party_ids) -> (True/False, "") or (None, why it is unknown); see register_sanctions_check.
+SanctionsCheck = Callable[[list[Any]], tuple["bool | None", str]]
+_SANCTIONS_CHECK: list[SanctionsCheck] = []
+
+
+def register_sanctions_check(fn: SanctionsCheck) -> SanctionsCheck:
+    """Make ``fn(party_ids)`` the sanctions fact of underwriting (a later registration
+    replaces an earlier one): ``(True, "")`` when any of the parties is a confirmed match,
+    ``(False, "")`` when all are screened and clear, ``(None, reason)`` otherwise."""
+    _SANCTIONS_CHECK.clear()
+    _SANCTIONS_CHECK.append(fn)
+    return fn
+
+
+def unregister_sanctions_check() -> None:
+    """Remove the registered check (a compliance module switched off)."""
+    _SANCTIONS_CHECK.clear()
+
+
+def _sanctions_hit(application: LoanApplication) -> tuple[bool | None, str]:
+    if not _SANCTIONS_CHECK:
+        return None, str(SANCTIONS_UNAVAILABLE)
+    party_ids = [application.applicant_id, *application.parties.values_list("party_id", flat=True)]
+    return _SANCTIONS_CHECK[0](party_ids)
 
 
 def money_quantum(currency: str) -> Decimal:
@@ -242,7 +270,9 @@ def evaluate_facts(
         unknown["ltv"] = _("No collateral is pledged.")
     cover = _percent(value or Decimal(0), amount)
 
-    unknown["sanctions_hit"] = str(SANCTIONS_UNAVAILABLE)
+    sanctions_hit, why = _sanctions_hit(application)
+    if sanctions_hit is None:
+        unknown["sanctions_hit"] = why
 
     score = credit_score(application)
     score_value: int | None = None
@@ -262,7 +292,7 @@ def evaluate_facts(
         "disposable_income": income - obligations - expenses - instalment,
         "requested_amount": amount,
         "term_months": application.term_months,
-        "sanctions_hit": None,
+        "sanctions_hit": sanctions_hit,
         "credit_score": score_value,
     }
     return facts, unknown, rate, score.as_dict() if score is not None else None
