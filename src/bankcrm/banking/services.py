@@ -32,6 +32,7 @@ from bankcrm.audit.services import audit_record, audit_snapshot
 from bankcrm.core.currencies import CURRENCIES
 from bankcrm.customers.models import Party
 from bankcrm.customization.services import custom_fields_validate
+from bankcrm.events.services import event_record
 
 from .models import Account, AccountMonthlyFlow, AccountRole, FxRate, Product, Transaction
 
@@ -241,6 +242,17 @@ def account_open(
             after={**audit_snapshot(account), "owner_role": role.pk},
             changed_secrets=["number"],
         )
+        event_record(
+            type="account.opened",
+            target=account,
+            payload={
+                "account": str(account.pk),
+                "owner": str(owner.pk),
+                "holders": [str(owner.pk)],
+                "product": product.code,
+                "category": product.category,
+            },
+        )
     return account
 
 
@@ -278,6 +290,15 @@ def account_role_add(
             action="account_role.add",
             target=account_role,
             after=audit_snapshot(account_role),
+        )
+        event_record(
+            type="account.role_added",
+            target=account_role,
+            payload={
+                "account": str(account_role.account_id),
+                "party": str(account_role.party_id),
+                "role": account_role.role,
+            },
         )
     return account_role
 
@@ -847,6 +868,9 @@ def transactions_append_bulk(
     rows_checked = _rows_checked(rows, result)
     owns_transaction = not connection.in_atomic_block
     with transaction.atomic():
+        # The ids this load stores lie above the highest id before it (a concurrent load's
+        # rows may interleave: subscribers keep per-account watermarks and skip what they saw).
+        id_before = Transaction.objects.order_by("-id").values_list("id", flat=True).first() or 0
         if connection.vendor == "postgresql":
             if owns_transaction:
                 # The load does not wait for its commit to reach the disk. A load is
@@ -865,6 +889,17 @@ def transactions_append_bulk(
                 # SQLite has one writer at a time: no other load can race the recompute.
                 monthly_flows_recompute(result.touched)
         result.skipped = result.received - result.inserted
+        if result.inserted:
+            id_after = Transaction.objects.order_by("-id").values_list("id", flat=True).first()
+            event_record(
+                type="transactions.appended",
+                payload={
+                    "first_id": id_before + 1,
+                    "last_id": id_after,
+                    "inserted": result.inserted,
+                    "accounts": result.accounts,
+                },
+            )
         audit_record(
             actor=actor,
             action="transactions.append_bulk",

@@ -607,7 +607,22 @@ def identifier_add(
             after=audit_snapshot(identifier),
             changed_secrets=["number"],
         )
+        _identifier_changed_event(identifier, "added")
     return identifier
+
+
+def _identifier_changed_event(identifier: Identifier, change: str) -> None:
+    # Screening and KYC react to document changes; the number itself never leaves.
+    event_record(
+        type="customer.identifier_changed",
+        target=identifier.party,
+        payload={
+            "party": str(identifier.party_id),
+            "identifier": str(identifier.pk),
+            "type": identifier.type,
+            "change": change,
+        },
+    )
 
 
 def _check_identifier_dates(identifier: Identifier) -> None:
@@ -664,19 +679,22 @@ def identifier_update(
             after=audit_snapshot(identifier),
             changed_secrets=audit_secrets_changed(secrets_before, audit_secret_state(identifier)),
         )
+        _identifier_changed_event(identifier, "updated")
     return identifier
 
 
 def identifier_remove(*, actor: Any, identifier: Identifier, reason: str = "") -> None:
     """Delete an identity document recorded in error."""
     _require_party_in_scope(actor, identifier.party, "customers.delete_identifier")
-    _audited_delete(
-        actor=actor,
-        target=identifier,
-        action="identifier.remove",
-        reason=reason,
-        object_repr=f"{identifier.get_type_display()} of {identifier.party_id}",
-    )
+    with transaction.atomic():
+        _identifier_changed_event(identifier, "removed")
+        _audited_delete(
+            actor=actor,
+            target=identifier,
+            action="identifier.remove",
+            reason=reason,
+            object_repr=f"{identifier.get_type_display()} of {identifier.party_id}",
+        )
 
 
 # --- Contact points ----------------------------------------------------------------------
@@ -870,6 +888,19 @@ def _check_period(start_on: dt.date | None, end_on: dt.date | None) -> None:
 # --- Relationships -----------------------------------------------------------------------
 
 
+def _relationship_payload(relationship: Relationship) -> dict[str, Any]:
+    # Ownership and control changes re-rate the organisation and open a KYC review.
+    return {
+        "relationship": relationship.pk,
+        "party_from": str(relationship.party_from_id),
+        "party_to": str(relationship.party_to_id),
+        "type": relationship.type,
+        "ownership_pct": (
+            str(relationship.ownership_pct) if relationship.ownership_pct is not None else None
+        ),
+    }
+
+
 def relationship_add(
     *,
     actor: Any,
@@ -929,6 +960,11 @@ def relationship_add(
             target=relationship,
             after=audit_snapshot(relationship),
         )
+        event_record(
+            type="relationship.added",
+            target=relationship,
+            payload=_relationship_payload(relationship),
+        )
     return relationship
 
 
@@ -969,13 +1005,26 @@ def relationship_update(
             before=before,
             after=audit_snapshot(relationship),
         )
+        event_record(
+            type="relationship.updated",
+            target=relationship,
+            payload=_relationship_payload(relationship),
+        )
     return relationship
 
 
 def relationship_remove(*, actor: Any, relationship: Relationship, reason: str = "") -> None:
     """Delete a relationship recorded in error (end a real one with ``end_on`` instead)."""
     _require_party_in_scope(actor, relationship.party_from, "customers.delete_relationship")
-    _audited_delete(actor=actor, target=relationship, action="relationship.remove", reason=reason)
+    with transaction.atomic():
+        event_record(
+            type="relationship.removed",
+            target=relationship,
+            payload=_relationship_payload(relationship),
+        )
+        _audited_delete(
+            actor=actor, target=relationship, action="relationship.remove", reason=reason
+        )
 
 
 # --- Interactions ------------------------------------------------------------------------
