@@ -15,50 +15,20 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from bankcrm.web.forms import (
+    AccessibleForm,
+    small_date,
+    small_select,
+    small_textarea,
+)
+
 from .models import ModelVersion, Purpose
 
 MAX_NOTE_LENGTH = 4000
 
 
-def _select(**attrs: str) -> forms.Select:
-    return forms.Select(attrs={"class": "form-select form-select-sm", **attrs})
-
-
-def _date(**attrs: str) -> forms.DateInput:
-    return forms.DateInput(
-        attrs={"class": "form-control form-control-sm", "type": "date", **attrs},
-        format="%Y-%m-%d",
-    )
-
-
-def _textarea(rows: int = 2, **attrs: str) -> forms.Textarea:
-    return forms.Textarea(
-        attrs={"class": "form-control form-control-sm", "rows": str(rows), **attrs}
-    )
-
-
-class RiskForm(forms.Form):
-    """Fields with an error are marked for screen readers and Bootstrap. Several of these
-    forms share a page, so each form's ids carry its own prefix (``auto_id``)."""
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        self._mark_invalid()
-
-    def add_error(self, field: str | None, error: Any) -> None:
-        super().add_error(field, error)
-        self._mark_invalid()
-
-    def _mark_invalid(self) -> None:
-        for name in getattr(self, "_errors", None) or {}:
-            if name not in self.fields:
-                continue
-            attrs = self.fields[name].widget.attrs
-            classes = attrs.get("class", "").split()
-            if "is-invalid" not in classes:
-                attrs["class"] = " ".join([*classes, "is-invalid"])
-            attrs["aria-invalid"] = "true"
-            attrs["aria-describedby"] = f"{self[name].auto_id}_error"
+class RiskForm(AccessibleForm):
+    """A form of these pages (see :class:`~bankcrm.web.forms.AccessibleForm`)."""
 
 
 # --- The model list ---------------------------------------------------------------------------
@@ -71,13 +41,13 @@ class ModelFilterForm(RiskForm):
         label=_("Status"),
         required=False,
         choices=[("", _("Any status")), *ModelVersion.Status.choices],
-        widget=_select(),
+        widget=small_select(),
     )
     purpose = forms.ChoiceField(
         label=_("Purpose"),
         required=False,
         choices=[("", _("Any purpose")), *Purpose.choices],
-        widget=_select(),
+        widget=small_select(),
     )
     name = forms.CharField(
         label=_("Model name"),
@@ -106,7 +76,7 @@ class NoteForm(RiskForm):
     note = forms.CharField(
         label=_("Note"),
         max_length=MAX_NOTE_LENGTH,
-        widget=_textarea(),
+        widget=small_textarea(2),
         error_messages={"required": _("Write the conclusion in the note.")},
     )
 
@@ -117,7 +87,7 @@ class ReasonForm(RiskForm):
     reason = forms.CharField(
         label=_("Reason"),
         max_length=MAX_NOTE_LENGTH,
-        widget=_textarea(),
+        widget=small_textarea(2),
         error_messages={"required": _("Say why.")},
     )
 
@@ -139,8 +109,8 @@ class ShadowForm(ReasonForm):
 class PeriodForm(RiskForm):
     """A period of days, both ends included."""
 
-    period_start = forms.DateField(label=_("From"), widget=_date())
-    period_end = forms.DateField(label=_("Until"), widget=_date())
+    period_start = forms.DateField(label=_("From"), widget=small_date())
+    period_end = forms.DateField(label=_("Until"), widget=small_date())
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -161,7 +131,7 @@ class PeriodForm(RiskForm):
 class MonitoringRunForm(PeriodForm):
     """Run a monitoring report of one model version for a period."""
 
-    version = forms.TypedChoiceField(label=_("Model"), coerce=int, widget=_select())
+    version = forms.TypedChoiceField(label=_("Model"), coerce=int, widget=small_select())
 
     field_order = ["version", "period_start", "period_end"]
 
