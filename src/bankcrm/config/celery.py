@@ -28,4 +28,16 @@ app.conf.beat_schedule = {
     # Credit risk at 02:00, after lending's servicing: outcomes of scored loans, then every
     # customer's behaviour score with the production behaviour model (bankcrm.risk.tasks).
     "risk-nightly": {"task": "risk.nightly", "schedule": crontab(hour=2, minute=0)},
+    # KYC at 02:30: every customer re-rated, overdue reviews escalated, expiring identity
+    # documents reminded, periodic reviews opened (bankcrm.compliance.tasks_kyc).
+    "compliance-nightly-kyc": {
+        "task": "compliance.nightly_kyc",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    # AML monitoring at 03:00, after the day's bookings are loaded: every active scenario in
+    # batch over the look-back window, alerts raised or updated (bankcrm.compliance.tasks_aml).
+    "compliance-aml-nightly": {
+        "task": "compliance.aml_nightly",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }

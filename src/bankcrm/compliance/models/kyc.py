@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bankcrm.access.querysets import RestrictedManager
 from bankcrm.core.crypto import EncryptedTextField
-from bankcrm.core.models import TimeStampedModel, WorkflowSubjectMixin
+from bankcrm.core.models import TimeStampedModel, UUIDModel, WorkflowSubjectMixin
 from bankcrm.customers.models import Party, PartyOwnedMixin
 
 SCORE_DIGITS = {"max_digits": 7, "decimal_places": 2}
@@ -176,7 +176,7 @@ class RiskRatingHistory(PartyOwnedMixin, models.Model):
         return f"{self.band} {self.score} at {self.rated_at:%Y-%m-%d}"
 
 
-class KycReview(PartyOwnedMixin, WorkflowSubjectMixin, TimeStampedModel):
+class KycReview(PartyOwnedMixin, WorkflowSubjectMixin, UUIDModel):
     """A due-diligence review of one customer, moving through the ``kyc_review`` workflow."""
 
     class Kind(models.TextChoices):
@@ -236,7 +236,7 @@ class KycReview(PartyOwnedMixin, WorkflowSubjectMixin, TimeStampedModel):
         return f"{self.get_kind_display()} review {self.pk}"
 
 
-class EddRecord(PartyOwnedMixin, TimeStampedModel):
+class EddRecord(PartyOwnedMixin, UUIDModel):
     """Enhanced due diligence: source of wealth and funds, approved by senior management."""
 
     class Status(models.TextChoices):
