@@ -1,9 +1,538 @@
-"""Placeholder in the migration chain; its owner fills in the operations."""
+"""Seed the shipped AML monitoring scenarios (a frozen copy, version 1).
+
+The scenarios are copied here as they were shipped, never imported from the application
+code: later changes to the defaults go in a new migration, and a bank's own edits of a
+scenario (any row whose code already exists) are left alone.
+"""
+
+import json
 
 from django.db import migrations
 
+# ruff: noqa: E501  (the frozen JSON copy keeps its lines whole)
+
+SCENARIOS_V1 = json.loads(
+    r"""
+[
+ {
+  "code": "large_cash",
+  "description": "Cash of CNY 50,000 or more in a day, or USD 10,000 equivalent in foreign currency cash.",
+  "mode": "both",
+  "name": "Large cash transactions",
+  "name_zh": "大额现金交易",
+  "spec": {
+   "rules": [
+    {
+     "code": "cash_cny_day",
+     "filter": {
+      "currencies": [
+       "CNY"
+      ],
+      "kinds": [
+       "cash_deposit",
+       "cash_withdrawal"
+      ]
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 50000,
+     "window_days": 1
+    },
+    {
+     "code": "cash_foreign_day",
+     "filter": {
+      "currencies": [
+       "USD",
+       "EUR",
+       "HKD",
+       "GBP",
+       "JPY",
+       "MOP",
+       "TWD",
+       "AUD",
+       "CAD",
+       "CHF",
+       "SGD",
+       "KRW"
+      ],
+      "kinds": [
+       "cash_deposit",
+       "cash_withdrawal"
+      ]
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 70000,
+     "window_days": 1
+    }
+   ],
+   "threshold": 50
+  },
+  "typology": "large_cash"
+ },
+ {
+  "code": "structuring",
+  "description": "Repeated cash just below the reporting threshold, adding up above it.",
+  "mode": "both",
+  "name": "Structuring below the cash threshold",
+  "name_zh": "拆分交易规避大额报告",
+  "spec": {
+   "rules": [
+    {
+     "code": "near_threshold_cash_7d",
+     "filter": {
+      "kinds": [
+       "cash_deposit",
+       "cash_withdrawal"
+      ],
+      "max_amount": 50000,
+      "min_amount": 40000
+     },
+     "measure": "count",
+     "op": ">=",
+     "required": true,
+     "threshold": 2,
+     "window_days": 7
+    },
+    {
+     "code": "near_threshold_total_7d",
+     "filter": {
+      "kinds": [
+       "cash_deposit",
+       "cash_withdrawal"
+      ],
+      "max_amount": 50000,
+      "min_amount": 40000
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 50000,
+     "window_days": 7
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "structuring"
+ },
+ {
+  "code": "rapid_movement",
+  "description": "Money received and sent on again within days, little of it staying.",
+  "mode": "both",
+  "name": "Rapid movement of funds (pass-through)",
+  "name_zh": "资金快进快出",
+  "spec": {
+   "rules": [
+    {
+     "code": "inflow_3d",
+     "filter": {
+      "direction": "credit"
+     },
+     "measure": "sum",
+     "op": ">=",
+     "required": true,
+     "threshold": 30000,
+     "window_days": 3
+    },
+    {
+     "code": "out_in_ratio_3d",
+     "denominator": {
+      "direction": "credit"
+     },
+     "filter": {
+      "direction": "debit"
+     },
+     "measure": "ratio",
+     "min_denominator": 30000,
+     "op": "between",
+     "required": true,
+     "threshold": [
+      0.7,
+      1.3
+     ],
+     "window_days": 3
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "pass_through"
+ },
+ {
+  "code": "fan_in",
+  "description": "Many distinct payers within a week.",
+  "mode": "both",
+  "name": "Fan-in: many payers",
+  "name_zh": "多对一集中转入",
+  "spec": {
+   "rules": [
+    {
+     "code": "distinct_payers_7d",
+     "filter": {
+      "direction": "credit"
+     },
+     "measure": "distinct_counterparties",
+     "op": ">=",
+     "required": true,
+     "threshold": 6,
+     "window_days": 7
+    },
+    {
+     "code": "inflow_7d",
+     "filter": {
+      "direction": "credit"
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 50000,
+     "window_days": 7
+    }
+   ],
+   "threshold": 50
+  },
+  "typology": "fan_in"
+ },
+ {
+  "code": "fan_out",
+  "description": "Many distinct payees within a week.",
+  "mode": "both",
+  "name": "Fan-out: many payees",
+  "name_zh": "一对多分散转出",
+  "spec": {
+   "rules": [
+    {
+     "code": "distinct_payees_7d",
+     "filter": {
+      "direction": "debit"
+     },
+     "measure": "distinct_counterparties",
+     "op": ">=",
+     "required": true,
+     "threshold": 6,
+     "window_days": 7
+    },
+    {
+     "code": "outflow_7d",
+     "filter": {
+      "direction": "debit"
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 50000,
+     "window_days": 7
+    }
+   ],
+   "threshold": 50
+  },
+  "typology": "fan_out"
+ },
+ {
+  "code": "gather_scatter",
+  "description": "Many payers and many payees through one account within 10 days.",
+  "mode": "both",
+  "name": "Gather-scatter hub",
+  "name_zh": "集中后分散",
+  "spec": {
+   "rules": [
+    {
+     "code": "distinct_payers_10d",
+     "filter": {
+      "direction": "credit"
+     },
+     "measure": "distinct_counterparties",
+     "op": ">=",
+     "required": true,
+     "threshold": 4,
+     "window_days": 10
+    },
+    {
+     "code": "distinct_payees_10d",
+     "filter": {
+      "direction": "debit"
+     },
+     "measure": "distinct_counterparties",
+     "op": ">=",
+     "required": true,
+     "threshold": 4,
+     "window_days": 10
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "gather_scatter"
+ },
+ {
+  "code": "scatter_gather",
+  "description": "Money split over several intermediaries and gathered into one account.",
+  "mode": "batch",
+  "name": "Scatter-gather through intermediaries",
+  "name_zh": "分散后集中",
+  "spec": {
+   "rules": [
+    {
+     "code": "intermediaries_10d",
+     "measure": "scatter_gather",
+     "op": ">=",
+     "params": {
+      "hop_days": 10
+     },
+     "threshold": 3,
+     "window_days": 10
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "scatter_gather"
+ },
+ {
+  "code": "cycle",
+  "description": "A chain of transfers, each after the previous, back to the first payer.",
+  "mode": "batch",
+  "name": "Funds returning to their origin (cycle)",
+  "name_zh": "资金闭环回流",
+  "spec": {
+   "evidence_days": 30,
+   "rules": [
+    {
+     "code": "cycles_30d",
+     "measure": "cycles",
+     "op": ">=",
+     "params": {
+      "decay": 0.5,
+      "hop_days": 10,
+      "max_length": 12,
+      "span_days": 30
+     },
+     "threshold": 1,
+     "window_days": 30
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "cycle"
+ },
+ {
+  "code": "high_risk_geography",
+  "description": "Payments to or from FATF high-risk or monitored jurisdictions.",
+  "mode": "both",
+  "name": "High-risk jurisdictions",
+  "name_zh": "高风险国家或地区",
+  "spec": {
+   "rules": [
+    {
+     "code": "high_risk_country_30d",
+     "filter": {
+      "countries": [
+       "KP",
+       "IR",
+       "MM",
+       "DZ",
+       "AO",
+       "BO",
+       "BG",
+       "BF",
+       "CM",
+       "CI",
+       "CD",
+       "HT",
+       "KE",
+       "LA",
+       "LB",
+       "MC",
+       "MZ",
+       "NA",
+       "NP",
+       "NG",
+       "ZA",
+       "SS",
+       "SY",
+       "TZ",
+       "VE",
+       "VN",
+       "YE",
+       "VG"
+      ]
+     },
+     "measure": "sum",
+     "op": ">=",
+     "threshold": 10000,
+     "window_days": 30
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "geography"
+ },
+ {
+  "code": "dormant_reactivation",
+  "description": "A sizeable booking after six months without any.",
+  "mode": "both",
+  "name": "Dormant account reactivated",
+  "name_zh": "久悬账户突然启用",
+  "spec": {
+   "rules": [
+    {
+     "code": "dormant_gap",
+     "filter": {
+      "min_amount": 20000
+     },
+     "measure": "gap_days",
+     "op": ">=",
+     "required": true,
+     "threshold": 180,
+     "window_days": 1
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "dormant"
+ },
+ {
+  "code": "profile_change",
+  "description": "Amounts far from the account's own history of the same direction.",
+  "mode": "both",
+  "name": "Sudden change from own profile",
+  "name_zh": "交易行为与自身历史明显不符",
+  "spec": {
+   "rules": [
+    {
+     "code": "debit_amount_z",
+     "filter": {
+      "direction": "debit"
+     },
+     "measure": "zscore",
+     "op": ">=",
+     "params": {
+      "min_history": 5,
+      "std_floor_ratio": 0.1,
+      "two_sided": 1
+     },
+     "threshold": 6,
+     "window_days": 1
+    },
+    {
+     "code": "credit_amount_z",
+     "filter": {
+      "direction": "credit"
+     },
+     "measure": "zscore",
+     "op": ">=",
+     "params": {
+      "min_history": 5,
+      "std_floor_ratio": 0.1,
+      "two_sided": 1
+     },
+     "threshold": 6,
+     "window_days": 1
+    }
+   ],
+   "threshold": 50
+  },
+  "typology": "profile"
+ },
+ {
+  "code": "repeated_counterparty",
+  "description": "Many transfers to or from one single counterparty within a month.",
+  "mode": "batch",
+  "name": "Repeated transfers with one counterparty",
+  "name_zh": "与同一交易对手频繁往来",
+  "spec": {
+   "rules": [
+    {
+     "code": "same_counterparty_30d",
+     "filter": {
+      "direction": "any"
+     },
+     "measure": "pair_count",
+     "op": ">=",
+     "threshold": 10,
+     "window_days": 30
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "layering"
+ },
+ {
+  "code": "round_amounts",
+  "description": "Several sizeable bookings in round thousands within a month.",
+  "mode": "both",
+  "name": "Repeated round amounts",
+  "name_zh": "频繁整数金额交易",
+  "spec": {
+   "rules": [
+    {
+     "code": "round_thousands_30d",
+     "filter": {
+      "min_amount": 5000,
+      "round_to": 1000
+     },
+     "measure": "count",
+     "op": ">=",
+     "threshold": 3,
+     "window_days": 30
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "round_amounts"
+ },
+ {
+  "code": "sanctioned_counterparty",
+  "description": "Any booking with a counterparty that screening matched to a list.",
+  "mode": "both",
+  "name": "Counterparty matched by sanctions screening",
+  "name_zh": "交易对手命中制裁名单",
+  "spec": {
+   "rules": [
+    {
+     "code": "flagged_counterparty",
+     "filter": {
+      "flagged": true
+     },
+     "measure": "count",
+     "op": ">=",
+     "threshold": 1,
+     "window_days": 1
+    }
+   ],
+   "threshold": 100
+  },
+  "typology": "sanctions"
+ }
+]
+"""
+)
+
+
+def seed_scenarios(apps, schema_editor):
+    Scenario = apps.get_model("compliance", "Scenario")
+    existing = set(Scenario.objects.values_list("code", flat=True))
+    Scenario.objects.bulk_create(
+        [
+            Scenario(
+                code=row["code"],
+                name=row["name"],
+                name_zh=row["name_zh"],
+                description=row["description"],
+                typology=row["typology"],
+                mode=row["mode"],
+                spec=row["spec"],
+                version=1,
+                is_active=True,
+            )
+            for row in SCENARIOS_V1
+            if row["code"] not in existing
+        ]
+    )
+
+
+def unseed_scenarios(apps, schema_editor):
+    Scenario = apps.get_model("compliance", "Scenario")
+    Scenario.objects.filter(
+        code__in=[row["code"] for row in SCENARIOS_V1], changed_by__isnull=True, version=1
+    ).delete()
+
 
 class Migration(migrations.Migration):
-    dependencies = [("compliance", "0003_screening")]
+    dependencies = [("compliance", "0002_kyc")]
 
-    operations: list = []
+    operations = [migrations.RunPython(seed_scenarios, unseed_scenarios)]
