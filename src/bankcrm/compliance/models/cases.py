@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bankcrm.access.querysets import RestrictedManager
 from bankcrm.core.crypto import EncryptedTextField
-from bankcrm.core.models import TimeStampedModel, WorkflowSubjectMixin
+from bankcrm.core.models import TimeStampedModel, UUIDModel, WorkflowSubjectMixin
 from bankcrm.customers.models import Party, PartyOwnedMixin
 
 from .aml import Scenario
@@ -123,7 +123,7 @@ class Alert(TimeStampedModel):
         return self.title
 
 
-class Case(PartyOwnedMixin, WorkflowSubjectMixin, TimeStampedModel):
+class Case(PartyOwnedMixin, WorkflowSubjectMixin, UUIDModel):
     """An investigation of one customer's alerts, moving through the ``aml_case`` workflow."""
 
     class Decision(models.TextChoices):
@@ -180,7 +180,7 @@ class Case(PartyOwnedMixin, WorkflowSubjectMixin, TimeStampedModel):
         return self.reference
 
 
-class CaseNote(PartyOwnedMixin, TimeStampedModel):
+class CaseNote(PartyOwnedMixin, UUIDModel):
     """An investigator's note on a case; notes are never edited, only added."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
@@ -218,8 +218,13 @@ class RegulatoryReport(TimeStampedModel):
     rows = models.PositiveIntegerField(_("rows"), default=0)
     sha256 = models.CharField(_("sha256"), max_length=64)
     file_name = models.CharField(_("file"), max_length=200)
+    # None when a job or command generated it (the audit trail names the job).
     generated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
 
     class Meta:

@@ -4,10 +4,16 @@
 ``$BANKCRM_DATA_DIR/berka-pkdd99``) and prints, per table, the rows in the file, the rows
 added by this run and the rows now in the database. Running it again adds nothing; an
 interrupted run resumes where it stopped. The import is audited as ``system:import-berka``.
+
+``aml --format amlsim|ibm|paysim PATH`` loads a public AML data set (an AMLSim folder, an
+IBM AMLworld CSV, a PaySim CSV) as customers, accounts and transactions so that the
+monitoring scenarios run on it (:mod:`bankcrm.integrations.aml_datasets`); audited as
+``system:import-aml``, idempotent like the Berka import.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from argparse import ArgumentParser
 from pathlib import Path
@@ -24,7 +30,10 @@ from bankcrm.integrations.services import TableResult, berka_import
 
 
 class Command(BaseCommand):
-    help = "Import a data set: `import berka [DIR]` loads the Berka PKDD'99 Czech bank files."
+    help = (
+        "Import a data set: `import berka [DIR]` loads the Berka PKDD'99 Czech bank files; "
+        "`import aml --format amlsim|ibm|paysim PATH` an AML data set."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         subcommands = parser.add_subparsers(dest="source", required=True)
@@ -44,7 +53,26 @@ class Command(BaseCommand):
             help="Rows written and committed together (default 2000).",
         )
 
+        aml = subcommands.add_parser(
+            "aml", help="An AML data set: AMLSim folder, IBM AMLworld CSV or PaySim CSV."
+        )
+        aml.add_argument("path", help="The AMLSim folder, or the IBM / PaySim CSV file.")
+        aml.add_argument("--format", required=True, choices=["amlsim", "ibm", "paysim"])
+        aml.add_argument(
+            "--base-date",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="Day 0 of the simulated clock (default 2019-01-01).",
+        )
+        aml.add_argument(
+            "--currency", default="CNY", help="Currency of AMLSim and PaySim amounts (CNY)."
+        )
+        aml.add_argument("--limit", type=int, default=None, help="Only the first N transfers.")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["source"] == "aml":
+            self._handle_aml(options)
+            return
         directory = Path(options["directory"] or settings.DATA_DIR / "berka-pkdd99")
         if not directory.is_dir():
             raise CommandError(
@@ -77,6 +105,41 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 _("Berka import complete: %(added)d rows added in %(seconds).1f s.")
                 % {"added": added, "seconds": elapsed}
+            )
+        )
+
+    def _handle_aml(self, options: dict[str, Any]) -> None:
+        from bankcrm.integrations.aml_datasets import AmlFormatError, aml_dataset_import
+
+        def progress(text: str) -> None:
+            self.stdout.write(f"  {text}")
+            self.stdout.flush()
+
+        with request_context(channel="command"):
+            try:
+                result = aml_dataset_import(
+                    actor=SystemActor("import-aml"),
+                    source=options["format"],
+                    path=Path(options["path"]),
+                    base_date=options["base_date"],
+                    currency=options["currency"].upper(),
+                    limit=options["limit"],
+                    progress=progress,
+                )
+            except (AmlFormatError, FileNotFoundError) as exc:
+                raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                _(
+                    "AML import complete: %(parties)d customers, %(accounts)d accounts and "
+                    "%(transactions)d transactions added in %(seconds).1f s."
+                )
+                % {
+                    "parties": result.parties_added,
+                    "accounts": result.accounts_added,
+                    "transactions": result.transactions_added,
+                    "seconds": result.seconds,
+                }
             )
         )
 
