@@ -159,6 +159,15 @@ def _lending_context(actor: Any, party: Party) -> dict[str, Any]:
     }
 
 
+def _compliance_context(actor: Any, party: Party) -> dict[str, Any]:
+    """The customer's KYC panel (rating and its factors, reviews, PEP, screening, open alerts,
+    ownership), for those who may see KYC profiles (the compliance module decides which
+    parts each role sees)."""
+    from bankcrm.compliance.views_customer import customer_panel_context
+
+    return customer_panel_context(actor, party)
+
+
 def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
     try:
         data = selectors.customer_360(
@@ -196,6 +205,7 @@ def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
         "may_unmask": actor_may_unmask(actor),
         **_personal_data(request, data.party),
         **_lending_context(actor, data.party),
+        **_compliance_context(actor, data.party),
     }
 
 

@@ -71,6 +71,14 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
             "underwriting, overrides, and the monitoring of the models in use."
         ),
     ),
+    HelpTopic(
+        "compliance",
+        _("Compliance: KYC, screening and AML"),
+        _(
+            "Customer risk ratings and KYC reviews, enhanced due diligence, sanctions and PEP "
+            "screening hits, monitoring alerts, investigation cases and their reports."
+        ),
+    ),
 )
 
 ROLE_TOPICS: tuple[HelpTopic, ...] = tuple(
