@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     approvals_kyc,
     approvals_screening,
     navigation,
+    services_cases,  # the aml_case decision guard and the "compliance.case_report" action
     subscribers_aml,
     subscribers_kyc,
     subscribers_screening,

@@ -325,4 +325,9 @@ LOGGING = {
 HELP_URL = env("HELP_URL", "/help/") or "/help/"
 # Shown in the top bar of every page.
 BANK_NAME = env("BANK_NAME", "bankcrm") or "bankcrm"
+# Compliance (docs/compliance.md, "Settings").
+COMPLIANCE_SCREENING_HIT_FLOOR = float(env("COMPLIANCE_SCREENING_HIT_FLOOR", "0.8") or "0.8")
+COMPLIANCE_RESCREEN_STALE_MINUTES = env_int("COMPLIANCE_RESCREEN_STALE_MINUTES", 15)
+AML_NIGHTLY_LOOKBACK_DAYS = env_int("AML_NIGHTLY_LOOKBACK_DAYS", 400)
+AML_REPORTING_INSTITUTION_CODE = env("AML_REPORTING_INSTITUTION_CODE", "") or ""
 PORT = env_int("PORT", 8000)
