@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
-from bankcrm.access import services as access_services
-from bankcrm.access.models import OrgUnit, Role, User
+from bankcrm.access.models import Role, User
+
+from .demo_staff import demo_user, staff_ensure
 
 MODEL_NAME = "demo-retail-application"
 DATASET_NAME = "demo past applications (synthetic, 2023–2025)"
@@ -209,34 +210,16 @@ def learning_data(parties: pd.DataFrame, *, rows: int, seed: int) -> pd.DataFram
     return frame
 
 
-def _user(username: str) -> User | None:
-    return User.objects.filter(username=username, is_active=True).first()
-
-
 def _risk_staff(actor: Any, demo: Any, counts: Counter[str]) -> list[User]:
     """The model risk officers, opened when missing."""
-    role = Role.objects.filter(code=Role.Code.MODEL_RISK_OFFICER).first()
-    officers = []
-    for username, first, last, unit_code in MODEL_RISK_STAFF:
-        user = _user(username)
-        unit = OrgUnit.objects.filter(code=unit_code).first()
-        if user is None and role is not None and unit is not None:
-            user = access_services.user_create(
-                actor=actor,
-                username=username,
-                password=demo.password,
-                org_unit=unit,
-                roles=[role],
-                email=f"{username}@demo-bank.example",
-                first_name=first,
-                last_name=last,
-                must_change_password=False,
-                roles_reason="Demo bank",
-            )
-            counts["model risk officers"] += 1
-        if user is not None:
-            officers.append(user)
-    return officers
+    return staff_ensure(
+        actor=actor,
+        demo=demo,
+        role_code=Role.Code.MODEL_RISK_OFFICER,
+        people=MODEL_RISK_STAFF,
+        counts=counts,
+        label="model risk officers",
+    )
 
 
 def _analyst() -> User | None:
@@ -357,7 +340,7 @@ def seed_risk_monitoring(*, actor: Any, demo: Any) -> dict[str, int]:
     version = ModelVersion.objects.filter(
         name=MODEL_NAME, status=ModelVersion.Status.PRODUCTION
     ).first()
-    officer = _user(MODEL_RISK_STAFF[0][0])
+    officer = demo_user(MODEL_RISK_STAFF[0][0])
     if version is None or officer is None:
         return dict(counts)
     if MonitoringReport.objects.filter(model_version=version).exists():

@@ -37,6 +37,8 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.integrations.demo_risk.seed_risk",
     "bankcrm.integrations.demo_lending.seed_lending",
     "bankcrm.integrations.demo_risk.seed_risk_monitoring",
+    # Last: its monitoring runs over every booking the seeders before it made.
+    "bankcrm.integrations.demo_compliance.seed_compliance",
 ]
 
 DEMO_EMAIL_DOMAIN = "demo-bank.example"
