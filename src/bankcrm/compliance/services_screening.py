@@ -291,7 +291,7 @@ def _entries_update(
         for field in ENTRY_FIELDS
     )
     sql = (
-        f"UPDATE {table} SET {assignments}, content_hash = %s, removed_in_id = NULL, "  # noqa: S608
+        f"UPDATE {table} SET {assignments}, content_hash = %s, removed_in_id = NULL, "  # noqa: S608  # nosec B608
         f"last_snapshot_id = %s WHERE id = %s"
     )
     params = []
@@ -634,7 +634,7 @@ def _profiles_screened(fingerprints: dict[Any, str], existing: set[Any]) -> None
         rows.append([str(status), now, fingerprints[pk], now, pk])
     table = connection.ops.quote_name(KycProfile._meta.db_table)
     sql = (
-        f"UPDATE {table} SET screening_status = %s, screened_at = %s, "  # noqa: S608
+        f"UPDATE {table} SET screening_status = %s, screened_at = %s, "  # noqa: S608  # nosec B608
         "screened_fingerprint = %s, updated_at = %s WHERE party_id = %s"
     )
     field = KycProfile._meta.get_field("party").target_field

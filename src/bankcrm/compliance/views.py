@@ -301,7 +301,7 @@ def _alert_context(request: HttpRequest, alert: Alert, **forms: Any) -> dict[str
         "transaction_ids": evidence.get("transactions") or [],
         "counterparties": evidence.get("counterparties") or [],
         "window": evidence.get("window") or [],
-        "flow_svg": mark_safe(_flow_svg(graph)),  # noqa: S308  (drawn by our renderer, escaped there)
+        "flow_svg": mark_safe(_flow_svg(graph)),  # noqa: S308  # nosec B308 B703
         "may_change": may_change and is_open,
         "may_open_case": may(request, ADD_CASE) and is_open and alert.case_id is None,
         "assign_form": forms.get("assign_form")
@@ -492,7 +492,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         if may_change
         else [],
         "flow_rows": _flow_rows(graph),
-        "flow_svg": mark_safe(_flow_svg(graph)),  # noqa: S308  (drawn by our renderer, escaped there)
+        "flow_svg": mark_safe(_flow_svg(graph)),  # noqa: S308  # nosec B308 B703
         "may_note": may_change,
         "may_decide": may(request, DECIDE_CASE) and is_open and not case.decision,
         "may_export": may(request, EXPORT_REPORT),
