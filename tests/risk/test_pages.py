@@ -18,6 +18,7 @@ from django.urls import reverse
 from bankcrm.access.models import Role
 from bankcrm.audit.models import AuditEvent
 from bankcrm.core.models.approvals import PendingApproval
+from bankcrm.core.timefmt import bank_today
 from bankcrm.risk import services, views
 from bankcrm.risk.card import CardRenderError
 from bankcrm.risk.models import ModelVersion, MonitoringReport, Score
@@ -444,7 +445,7 @@ def test_monitoring_lists_the_models_in_use_and_runs_a_report(
     monkeypatch.setattr(
         "bankcrm.risk.services_monitoring._render_pdf", lambda report: b"%PDF-1.7 stand-in"
     )
-    today = dt.date.today()
+    today = bank_today()
     Score.objects.bulk_create(
         Score(model_version=in_production, subject_kind="record", subject_id=str(index),
               score=score, probability_of_default="0.100000", grade="B",

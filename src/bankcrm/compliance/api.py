@@ -24,7 +24,6 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
@@ -32,6 +31,7 @@ from bankcrm.access.permissions import actor_has_perm
 from bankcrm.core import error_codes
 from bankcrm.core.errors import ProblemError
 from bankcrm.core.models.approvals import PendingApproval
+from bankcrm.core.timefmt import bank_today
 from bankcrm.core.workflow import workflow_available_transitions
 from bankcrm.customers import selectors as customer_selectors
 from bankcrm.customers.models import Party
@@ -220,7 +220,7 @@ def _review_detail(actor: Any, review: KycReview) -> dict[str, Any]:
                 }
             )
     return {
-        **_review_out(review, timezone.localdate()),
+        **_review_out(review, bank_today()),
         "checklist": checklist,
         "conclusion": review.conclusion,
         "transitions": _transitions(actor, review) if review.completed_at is None else [],
@@ -249,7 +249,7 @@ def review_list(request: HttpRequest, filters: Query[ReviewFilter]) -> Any:
         party=party,
         open_only=not filters.include_completed,
     )
-    today = timezone.localdate()
+    today = bank_today()
     return [_review_out(review, today) for review in _page(queryset, filters.limit, filters.offset)]
 
 

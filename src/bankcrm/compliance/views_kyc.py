@@ -21,10 +21,10 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from bankcrm.core.timefmt import bank_today
 from bankcrm.core.workflow import workflow_state_get
 from bankcrm.customers import selectors as customer_selectors
 from bankcrm.customers.models import Party
@@ -69,7 +69,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
     require(request, VIEW_REVIEW)
     form = ReviewFilterForm(request.GET or None)
     reviews: list[KycReview] = []
-    today = timezone.localdate()
+    today = bank_today()
     if not form.is_bound or form.is_valid():
         show = form.cleaned_data.get("show") if form.is_bound else ""
         kwargs: dict[str, Any] = {}
@@ -121,7 +121,7 @@ def _review_context(request: HttpRequest, review: KycReview, **forms: Any) -> di
         "profile": profile,
         "state": state,
         "is_open": is_open,
-        "is_overdue": is_open and review.due_on < timezone.localdate(),
+        "is_overdue": is_open and review.due_on < bank_today(),
         "checklist": checklist,
         "required_open": required_open,
         "may_check": may_change,

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from django.db.models import Max
-from django.utils import timezone
 
 from bankcrm.access.models import Role
 from bankcrm.banking.models import Account, Transaction
 from bankcrm.banking.services import TransactionRow, transactions_append_bulk
+from bankcrm.core.timefmt import bank_today
 from bankcrm.customers.models import Party
 
 from .demo import SOURCE
@@ -317,7 +317,7 @@ def seed_compliance(*, actor: Any, demo: Any) -> dict[str, int]:
     counts["risk ratings"] += services_kyc.parties_rate_all(actor=officer, trigger="demo")
 
     last_day = Transaction.objects.aggregate(last=Max("booking_date"))["last"]
-    as_of = getattr(demo, "as_of", None) or last_day or dt.date.today()
+    as_of = getattr(demo, "as_of", None) or last_day or bank_today()
     rows = _suspicious_rows(as_of)
     if rows:
         counts["suspicious transactions"] += transactions_append_bulk(
@@ -358,7 +358,7 @@ def seed_compliance(*, actor: Any, demo: Any) -> dict[str, int]:
             party=high.party,
             kind=KycReview.Kind.PERIODIC,
             reason="Periodic review of the bank's highest-rated customer",
-            due_on=timezone.localdate() + dt.timedelta(days=14),
+            due_on=bank_today() + dt.timedelta(days=14),
         )
         counts["KYC reviews"] += 1
     counts["KYC reviews"] += services_kyc.periodic_reviews_open(actor=officer)

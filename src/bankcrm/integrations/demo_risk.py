@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.utils import timezone
 
 from bankcrm.access.models import Role, User
+from bankcrm.core.timefmt import bank_today
 
 from .demo_staff import demo_user, staff_ensure
 
@@ -292,7 +292,7 @@ def seed_risk(*, actor: Any, demo: Any) -> dict[str, int]:
     counts: Counter[str] = Counter()
     if ModelVersion.objects.filter(name=MODEL_NAME).exists():
         return dict(counts)
-    as_of = getattr(demo, "as_of", None) or timezone.localdate()
+    as_of = getattr(demo, "as_of", None) or bank_today()
     seed = int(getattr(demo, "seed", 1) or 1)
     parties = _population(as_of, seed)
     analyst = _analyst()
@@ -345,7 +345,7 @@ def seed_risk_monitoring(*, actor: Any, demo: Any) -> dict[str, int]:
         return dict(counts)
     if MonitoringReport.objects.filter(model_version=version).exists():
         return dict(counts)
-    today = timezone.localdate()
+    today = bank_today()
     monitoring_run(
         actor=officer,
         version=version,
