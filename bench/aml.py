@@ -33,6 +33,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -288,12 +289,12 @@ def _persisted_run(txs: list, chunk: int, mode: str, prefix: str) -> dict:
     }
 
 
-def bench_persisted(frame, chunk: int) -> dict:
+def bench_persisted(frame, chunk: int, runs: int = 1) -> dict:
     """Streaming with the state in the real AccountMonitorState table of a fresh test
     database (SQLite file, or PostgreSQL when BANKCRM_DATABASE_URL says so), one banking
     Account row per streamed account. Per chunk of ``chunk`` bookings (in arrival order):
-    the states are dropped from memory, the chunk's accounts loaded (load_state), the
-    bookings processed, the states written back with one bulk upsert (save_state)."""
+    the chunk's accounts loaded (load_state), the bookings processed, the states written
+    back with one bulk upsert (save_state); cold and warm passes, see _persisted_run."""
     import uuid
 
     from django.conf import settings
@@ -338,14 +339,22 @@ def bench_persisted(frame, chunk: int) -> dict:
         frame.keys = keys
         txs = list(iter_frame(frame))
         out = {"with_persistence_db": connection.vendor, "accounts": len(ids), "chunk": chunk}
+        out["persistence_runs"] = runs
         for mode in ("cold", "warm"):
-            out.update(_persisted_run(txs, chunk, mode, "" if mode == "cold" else "warm_"))
+            prefix = "" if mode == "cold" else "warm_"
+            # the run with the median throughput (the machine is shared)
+            results = sorted(
+                (_persisted_run(txs, chunk, mode, prefix) for _ in range(runs)),
+                key=lambda r: r[f"{prefix}with_persistence_tx_per_s"],
+            )
+            out.update(results[len(results) // 2])
         return out
     finally:
         teardown_databases(old, verbosity=0)
+        shutil.rmtree(store_dir, ignore_errors=True)
 
 
-def bench_streaming(frame, chunk: int) -> dict:
+def bench_streaming(frame, chunk: int, runs: int = 1) -> dict:
     from bankcrm.compliance.aml.streaming import StreamingMonitor, iter_frame
 
     txs = list(iter_frame(frame))
@@ -356,7 +365,7 @@ def bench_streaming(frame, chunk: int) -> dict:
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
     lat = np.array(monitor.stats.latencies)
-    persisted = bench_persisted(frame, chunk)
+    persisted = bench_persisted(frame, chunk, runs)
     return {
         "bookings": len(txs),
         "active_rules": monitor.active_rules,
@@ -388,7 +397,7 @@ def main() -> None:
     batch, book = bench_batch(args.runs, args.payments)
     cycles = bench_cycles(book, args.runs)
     sample = book.sorted_by_time().take(np.arange(min(args.stream, len(book))))
-    streaming = bench_streaming(sample, args.chunk)
+    streaming = bench_streaming(sample, args.chunk, args.runs)
     cycle_sample = data / "aml-amlsim-ibm-samples" / "20K_cycle200"
     if cycle_sample.exists():
         from bankcrm.compliance.aml.datasets import read_amlsim

@@ -172,10 +172,10 @@ def test_profile_change() -> None:
 
 def test_repeated_counterparty() -> None:
     fire, calm = Book(), Book()
-    for i in range(10):
-        fire.leg("A", i * 3, -2_000, cp="MULE")  # ten payments to one payee in 28 days
-        calm.leg("A", i * 4, -2_000, cp="MULE")  # the same, spread over 37 days
-        calm.leg("B", i, -2_000, cp=f"SHOP{i % 2}")  # ten payments, two payees
+    for i in range(12):
+        fire.leg("A", i * 2, -2_000, cp="MULE")  # twelve payments to one payee in 23 days
+        calm.leg("A", i * 3, -2_000, cp="MULE")  # the same over 34 days: 11 in any 30
+        calm.leg("B", i, -2_000, cp=f"SHOP{i % 2}")  # twelve payments, two payees
     assert flagged_accounts("repeated_counterparty", fire.frame()) == {"A"}
     assert flagged_accounts("repeated_counterparty", calm.frame()) == set()
 

@@ -351,7 +351,7 @@ SCENARIOS: list[dict] = [
         "name_zh": "与同一交易对手频繁往来",
         "typology": "layering",
         "mode": "batch",
-        "description": "Many transfers to or from one single counterparty within a month.",
+        "description": "A dozen or more transfers with one single counterparty within 30 days.",
         "spec": {
             "threshold": 100,
             "rules": [
@@ -361,7 +361,7 @@ SCENARIOS: list[dict] = [
                     "filter": {"direction": "any"},
                     "window_days": 30,
                     "op": ">=",
-                    "threshold": 10,
+                    "threshold": 12,
                 }
             ],
         },

@@ -181,7 +181,7 @@ class StreamingMonitor:
                 # the JSON text as stored (no per-row model instances): parsed once below
                 column = "state::text" if connection.vendor == "postgresql" else "state"
                 cursor.execute(
-                    f"SELECT account_id, {column}, last_transaction_id FROM {table} "  # noqa: S608
+                    f"SELECT account_id, {column}, last_transaction_id FROM {table} "  # noqa: S608  # nosec B608
                     f"WHERE account_id IN ({marks})",
                     values,
                 )
@@ -451,10 +451,11 @@ def upsert_rows(
     if vendor == "postgresql":
         for start in range(0, len(rows), 5000):
             part = rows[start : start + 5000]
+            # The table name is the model's own (not input); the values are parameters.
+            select = "SELECT k, s::jsonb, i, %s FROM unnest(%s::uuid[], %s::text[], %s::bigint[])"
+            sql = f"{head}{select} AS t(k, s, i){tail}"  # nosec B608
             cursor.execute(
-                head  # noqa: S608
-                + "SELECT k, s::jsonb, i, %s FROM unnest(%s::uuid[], %s::text[], %s::bigint[]) "
-                "AS t(k, s, i)" + tail,
+                sql,
                 [
                     now,
                     [to_db(key) for key, _, _ in part],

@@ -19,7 +19,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Cash of CNY 50,000 or more in a day, or USD 10,000 equivalent in foreign currency cash.",
   "mode": "both",
   "name": "Large cash transactions",
-  "name_zh": "大额现金交易",
+  "name_zh": "\u5927\u989d\u73b0\u91d1\u4ea4\u6613",
   "spec": {
    "rules": [
     {
@@ -75,7 +75,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Repeated cash just below the reporting threshold, adding up above it.",
   "mode": "both",
   "name": "Structuring below the cash threshold",
-  "name_zh": "拆分交易规避大额报告",
+  "name_zh": "\u62c6\u5206\u4ea4\u6613\u89c4\u907f\u5927\u989d\u62a5\u544a",
   "spec": {
    "rules": [
     {
@@ -119,7 +119,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Money received and sent on again within days, little of it staying.",
   "mode": "both",
   "name": "Rapid movement of funds (pass-through)",
-  "name_zh": "资金快进快出",
+  "name_zh": "\u8d44\u91d1\u5feb\u8fdb\u5feb\u51fa",
   "spec": {
    "rules": [
     {
@@ -161,7 +161,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Many distinct payers within a week.",
   "mode": "both",
   "name": "Fan-in: many payers",
-  "name_zh": "多对一集中转入",
+  "name_zh": "\u591a\u5bf9\u4e00\u96c6\u4e2d\u8f6c\u5165",
   "spec": {
    "rules": [
     {
@@ -195,7 +195,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Many distinct payees within a week.",
   "mode": "both",
   "name": "Fan-out: many payees",
-  "name_zh": "一对多分散转出",
+  "name_zh": "\u4e00\u5bf9\u591a\u5206\u6563\u8f6c\u51fa",
   "spec": {
    "rules": [
     {
@@ -229,7 +229,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Many payers and many payees through one account within 10 days.",
   "mode": "both",
   "name": "Gather-scatter hub",
-  "name_zh": "集中后分散",
+  "name_zh": "\u96c6\u4e2d\u540e\u5206\u6563",
   "spec": {
    "rules": [
     {
@@ -264,7 +264,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Money split over several intermediaries and gathered into one account.",
   "mode": "batch",
   "name": "Scatter-gather through intermediaries",
-  "name_zh": "分散后集中",
+  "name_zh": "\u5206\u6563\u540e\u96c6\u4e2d",
   "spec": {
    "rules": [
     {
@@ -287,7 +287,7 @@ SCENARIOS_V1 = json.loads(
   "description": "A chain of transfers, each after the previous, back to the first payer.",
   "mode": "batch",
   "name": "Funds returning to their origin (cycle)",
-  "name_zh": "资金闭环回流",
+  "name_zh": "\u8d44\u91d1\u95ed\u73af\u56de\u6d41",
   "spec": {
    "evidence_days": 30,
    "rules": [
@@ -314,7 +314,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Payments to or from FATF high-risk or monitored jurisdictions.",
   "mode": "both",
   "name": "High-risk jurisdictions",
-  "name_zh": "高风险国家或地区",
+  "name_zh": "\u9ad8\u98ce\u9669\u56fd\u5bb6\u6216\u5730\u533a",
   "spec": {
    "rules": [
     {
@@ -366,7 +366,7 @@ SCENARIOS_V1 = json.loads(
   "description": "A sizeable booking after six months without any.",
   "mode": "both",
   "name": "Dormant account reactivated",
-  "name_zh": "久悬账户突然启用",
+  "name_zh": "\u4e45\u60ac\u8d26\u6237\u7a81\u7136\u542f\u7528",
   "spec": {
    "rules": [
     {
@@ -390,7 +390,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Amounts far from the account's own history of the same direction.",
   "mode": "both",
   "name": "Sudden change from own profile",
-  "name_zh": "交易行为与自身历史明显不符",
+  "name_zh": "\u4ea4\u6613\u884c\u4e3a\u4e0e\u81ea\u8eab\u5386\u53f2\u660e\u663e\u4e0d\u7b26",
   "spec": {
    "rules": [
     {
@@ -430,10 +430,10 @@ SCENARIOS_V1 = json.loads(
  },
  {
   "code": "repeated_counterparty",
-  "description": "Many transfers to or from one single counterparty within a month.",
+  "description": "A dozen or more transfers with one single counterparty within 30 days.",
   "mode": "batch",
   "name": "Repeated transfers with one counterparty",
-  "name_zh": "与同一交易对手频繁往来",
+  "name_zh": "\u4e0e\u540c\u4e00\u4ea4\u6613\u5bf9\u624b\u9891\u7e41\u5f80\u6765",
   "spec": {
    "rules": [
     {
@@ -443,7 +443,7 @@ SCENARIOS_V1 = json.loads(
      },
      "measure": "pair_count",
      "op": ">=",
-     "threshold": 10,
+     "threshold": 12,
      "window_days": 30
     }
    ],
@@ -456,7 +456,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Several sizeable bookings in round thousands within a month.",
   "mode": "both",
   "name": "Repeated round amounts",
-  "name_zh": "频繁整数金额交易",
+  "name_zh": "\u9891\u7e41\u6574\u6570\u91d1\u989d\u4ea4\u6613",
   "spec": {
    "rules": [
     {
@@ -480,7 +480,7 @@ SCENARIOS_V1 = json.loads(
   "description": "Any booking with a counterparty that screening matched to a list.",
   "mode": "both",
   "name": "Counterparty matched by sanctions screening",
-  "name_zh": "交易对手命中制裁名单",
+  "name_zh": "\u4ea4\u6613\u5bf9\u624b\u547d\u4e2d\u5236\u88c1\u540d\u5355",
   "spec": {
    "rules": [
     {
