@@ -520,14 +520,6 @@ def alert_close(*, actor: Any, alert: Alert, reason: str) -> Alert:
 # --- The batch run over the book --------------------------------------------------------------
 
 
-def _noisy_or(scores: Iterable[float]) -> float:
-    """Combine per-scenario scores (0 … 100) into one: 100 × (1 − Π(1 − s/100))."""
-    remaining = 1.0
-    for score in scores:
-        remaining *= 1.0 - min(max(float(score), 0.0), 100.0) / 100.0
-    return round(100.0 * (1.0 - remaining), 4)
-
-
 def scenario_active_set(
     *, actor: Any, scenario: Scenario, is_active: bool, reason: str
 ) -> Scenario:
@@ -673,11 +665,11 @@ def aml_scores(*, out_path: Path, run: ScenarioRun | None = None) -> int:
     """Write one row per account (``account,score,scenarios,source``) from the latest
     finished run (or ``run``); returns the number of rows written.
 
-    ``score`` (0 … 100) is the mean of two figures of the run: the account's graded score
-    (the best score any scenario gave it or its customer, alerting or not: partial evidence
-    ranks the near misses) and its alert score (the scores of the scenarios that fired,
-    combined as 100 × (1 − Π(1 − s/100))). ``scenarios`` are the codes that fired,
-    ``;``-separated; ``source`` names the data set the account came from.
+    ``score`` is the account's alert score from the run (``bankcrm.compliance.aml.batch``:
+    the largest tail surprisal −log10 p of its own and its customer's scenario scores, where
+    p is the share of the book's accounts scoring at least as high — 0 for nothing unusual,
+    about log10(accounts) for the most unusual account of the book). ``scenarios`` are the
+    codes that fired, ``;``-separated; ``source`` names the data set the account came from.
     """
     run = run or (
         ScenarioRun.objects.filter(status=ScenarioRun.Status.DONE).order_by("-created_at").first()
@@ -704,8 +696,9 @@ def aml_scores(*, out_path: Path, run: ScenarioRun | None = None) -> int:
         )
         for pk, source_system, source_id, owner_id in accounts.iterator(chunk_size=5000):
             codes = fired.get(str(pk)) or fired.get(source_id or "") or {}
-            best = max(float(graded.get(str(pk), 0.0)), float(graded.get(f"party:{owner_id}", 0.0)))
-            score = (best + _noisy_or(codes.values())) / 2
+            score = max(
+                float(graded.get(str(pk), 0.0)), float(graded.get(f"party:{owner_id}", 0.0))
+            )
             dataset = source_system
             if source_system in ("amlsim",) and source_id and ":" in source_id:
                 dataset = f"amlsim:{source_id.rsplit(':', 1)[0]}"
