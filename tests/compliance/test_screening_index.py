@@ -17,7 +17,9 @@ from bankcrm.compliance.screening.matcher import (
     Candidate,
     Query,
     score_candidate,
+    score_candidate_at,
 )
+from bankcrm.compliance.screening.names import analyze_name
 
 LIST = [
     ("person", ("XI Jinping", "习近平"), ("1953-06-15",), ("CN",)),
@@ -136,13 +138,13 @@ def test_hits_carry_json_explanations(index):
 def test_query_touches_only_its_candidates(monkeypatch, index):
     """Scoring is limited to candidates the inverted index reached, never all entries."""
     calls = []
-    real = index_module.score_candidate
+    real = index_module.score_candidate_at
 
     def counting(query, cand, *args, **kwargs):
         calls.append(cand.key)
         return real(query, cand, *args, **kwargs)
 
-    monkeypatch.setattr(index_module, "score_candidate", counting)
+    monkeypatch.setattr(index_module, "score_candidate_at", counting)
     cands = make_candidates() + [
         Candidate(
             key=1000 + i,
@@ -205,3 +207,58 @@ def test_un_list_index_finds_perturbed_names():
         names = {h.candidate.names[0] for h in hits if h.score >= DEFAULT_THRESHOLD}
         found += cand.names[0] in names
     assert found >= 57
+
+
+CUSTOMER_QUERIES = [
+    # as services_screening.party_query builds them: characters, "given family", pinyin
+    Query(
+        name="习近平",
+        aliases=("近平 习", "Xi Jinping"),
+        schema="person",
+        birth_date="1953-06-15",
+        countries=("CN",),
+        gender="male",
+    ),
+    Query(
+        name="习进平", aliases=("进平 习", "Xi Jinping"), schema="person", birth_date="1960-01-01"
+    ),
+    Query(name="金正恩", aliases=("正恩 金", "Jin Zhengen"), schema="person", countries=("CN",)),
+    Query(name="Jane Smith", schema="person", birth_date="1971-01-01", gender="female"),
+    Query(name="阿里巴巴集团控股有限公司", schema="organisation", countries=("CN",)),
+]
+
+
+@pytest.mark.parametrize("query", CUSTOMER_QUERIES, ids=lambda q: q.name)
+def test_customer_queries_score_as_brute_force(index, query):
+    """Customer queries (several names, attributes): every hit scored as score_candidate
+    scores it with all the query's names, and the brute-force top hit is found."""
+    expected = brute_force(make_candidates(), query, REPORT_FLOOR)
+    got = index.search(query)
+    assert [m.candidate.key for m in got][:1] == [m.candidate.key for m in expected][:1]
+    by_key = {m.candidate.key: m for m in expected}
+    for m in got:
+        assert m.score == pytest.approx(by_key[m.candidate.key].score)
+        assert m.explanation == by_key[m.candidate.key].explanation
+
+
+def test_repeated_query_names_change_nothing(index):
+    """A name repeated as an alias (same words, same script) is screened once, same result."""
+    plain = Query(name="Xi Jinping", birth_date="1953-06-15")
+    twice = Query(name="Xi Jinping", aliases=("XI JINPING", "xi jinping"), birth_date="1953-06-15")
+    a, b = index.search(plain), index.search(twice)
+    assert [(m.candidate.key, m.score) for m in a] == [(m.candidate.key, m.score) for m in b]
+    names = ("习近平", "Xi Jinping", "XI Jinping", "近平 习")
+    forms = [analyze_name(n, "person") for n in names]
+    # the same words in the same order and script; another order is kept (it may join
+    # differently with a list name's parts)
+    assert index_module._distinct_forms(forms) == [forms[0], forms[1], forms[3]]
+
+
+def test_score_below_floor_is_none():
+    cand = make_candidates()[0]
+    query = Query(name="Xi Jinping", birth_date="1980-01-01", gender="female")
+    full = score_candidate(query, cand)
+    assert score_candidate_at(query, cand, floor=full.score + 0.01) is None
+    again = score_candidate_at(query, cand, floor=full.score)
+    assert again is not None
+    assert (again.score, again.explanation) == (full.score, full.explanation)

@@ -4,7 +4,10 @@ Built once from :class:`Candidate` objects: every name (primary and aliases, any
 normalised with :func:`analyze_name`; each distinct token gets keys (exact form, loose
 romanisation key, consonant skeleton, metaphone, romanisation variant group, and one-letter
 deletions for typo tolerance). A query looks up only its own keys, sums IDF-weighted evidence
-per entry, and fully scores the best few entries with :func:`score_candidate`.
+per entry, and fully scores the best few entries with :func:`score_candidate_at` (an
+explanation is only built for an entry at or above the floor). Query words are shared
+objects, so what a word reaches (its postings) and the comparison of two names are kept and
+reused: a rescreen of many customers meets the same common names again and again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from bankcrm.compliance.screening.matcher import (
     Candidate,
     Match,
     Query,
-    score_candidate,
+    score_candidate_at,
 )
 from bankcrm.compliance.screening.names import (
     NameForm,
@@ -38,6 +41,7 @@ _NAMES_SCORED = 12  # list names fully scored per query (the best by index evide
 _POSTINGS_BUDGET = 1000  # per query token: the rarest keys first, then stop
 _ALWAYS_SCORED = 4  # names scored even when few query tokens reached them
 _MAX_DF_SHARE = 0.01  # tokens in more than 1% of names only refine (see _retrieve)
+_POSTINGS_CACHE_SIZE = 10_000  # query tokens whose postings are kept (see _token_postings)
 
 
 def _deletions(text: str) -> set[str]:
@@ -68,6 +72,23 @@ def _token_keys(tok: Token) -> list[tuple[str, float]]:
     if len(tok.skel) >= 3 or (tok.origin == "abjad" and len(tok.skel) >= 2):
         keys.append(("s:" + tok.skel, _SKEL))
     return keys
+
+
+def _distinct_forms(forms: Iterable[NameForm]) -> list[NameForm]:
+    """Query names with tokens, without those that repeat an earlier name's words in the same
+    order and script (``Zhang Wei`` given again as ``ZHANG Wei``: the same name to screen).
+    Another order (``张伟`` and ``伟 张``) is kept: its parts may join differently with the
+    parts of a list name."""
+    out: list[NameForm] = []
+    seen: set[tuple] = set()
+    for form in forms:
+        if not form.tokens:
+            continue
+        key = (form.origin, tuple((t.text, t.legal) for t in form.tokens))
+        if key not in seen:
+            seen.add(key)
+            out.append(form)
+    return out
 
 
 class ScreeningIndex:
@@ -129,6 +150,9 @@ class ScreeningIndex:
         self._n_names = n
         self._idf = [math.log(1.0 + n / (1 + len(p))) for p in self._tok_names]
         self._max_df = max(50, int(n * _MAX_DF_SHARE))
+        self._postings_cache: dict[
+            tuple[Token, bool], tuple[dict[int, float], list[tuple[int, float]]]
+        ] = {}
         self._frequent = {
             tid: frozenset(p) for tid, p in enumerate(self._tok_names) if len(p) > self._max_df
         }
@@ -161,6 +185,43 @@ class ScreeningIndex:
                     hits[found] = _DEL
         return hits
 
+    def _token_postings(
+        self, tok: Token, joined: bool
+    ) -> tuple[dict[int, float], list[tuple[int, float]]]:
+        """What one query token adds: list name -> its best key's IDF-weighted factor (the
+        rarest keys first, within the postings budget), and the frequent vocabulary tokens
+        it reaches with their weight. Kept per token (tokens are shared objects, and
+        customers' names repeat the same common words); callers only read the result."""
+        got = self._postings_cache.get((tok, joined))
+        if got is not None:
+            return got
+        hits = sorted(
+            (
+                (factor * self._idf[tid] * tok.weight, tid)
+                for tid, factor in self._token_hits(tok, joined).items()
+            ),
+            reverse=True,
+        )
+        per_name: dict[int, float] = {}
+        frequent: list[tuple[int, float]] = []
+        budget = _POSTINGS_BUDGET
+        for w, tid in hits:
+            if tid in self._frequent:
+                frequent.append((tid, w))
+                continue
+            postings = self._tok_names[tid]
+            if budget <= 0:
+                break
+            budget -= len(postings)
+            for nid in postings:
+                if nid not in per_name:
+                    per_name[nid] = w
+        got = (per_name, frequent)
+        if len(self._postings_cache) >= _POSTINGS_CACHE_SIZE:
+            self._postings_cache.clear()
+        self._postings_cache[(tok, joined)] = got
+        return got
+
     def _retrieve(self, forms: list[NameForm], k: int) -> dict[int, list[int]]:
         """Best ``k`` names for the query forms, grouped by candidate position.
 
@@ -181,26 +242,9 @@ class ScreeningIndex:
             name_hits: dict[int, int] = {}
             frequent: list[tuple[int, float, int]] = []
             for qi, tok in enumerate(toks):
-                per_name: dict[int, float] = {}
-                hits = sorted(
-                    (
-                        (factor * self._idf[tid] * tok.weight, tid)
-                        for tid, factor in self._token_hits(tok, qi >= n_tok).items()
-                    ),
-                    reverse=True,
-                )
-                budget = _POSTINGS_BUDGET
-                for w, tid in hits:
-                    if tid in self._frequent:
-                        frequent.append((tid, w, qi))
-                        continue
-                    postings = self._tok_names[tid]
-                    if budget <= 0:
-                        break
-                    budget -= len(postings)
-                    for nid in postings:
-                        if nid not in per_name:
-                            per_name[nid] = w
+                per_name, token_frequent = self._token_postings(tok, qi >= n_tok)
+                for tid, w in token_frequent:
+                    frequent.append((tid, w, qi))
                 for nid, w in per_name.items():
                     name_score[nid] = name_score.get(nid, 0.0) + w
                     name_hits[nid] = name_hits.get(nid, 0) + 1
@@ -253,7 +297,7 @@ class ScreeningIndex:
             sch = schema or cand_schema
             got = forms_by_schema.get(sch)
             if got is None:
-                got = [f for f in (analyze_name(n, sch) for n in names) if f.tokens]
+                got = _distinct_forms(analyze_name(n, sch) for n in names)
                 forms_by_schema[sch] = got
             return got
 
@@ -265,8 +309,8 @@ class ScreeningIndex:
         for pos, nids in positions.items():
             cand = self._cands[pos]
             cand_forms = [self._name_form[n] for n in nids]
-            m = score_candidate(query, cand, q_forms(cand.schema), cand_forms)
-            if m.score >= floor:
+            m = score_candidate_at(query, cand, q_forms(cand.schema), cand_forms, floor=floor)
+            if m is not None:
                 out.append(m)
         out.sort(key=lambda m: (-m.score, m.candidate.key))
         return out[:limit]

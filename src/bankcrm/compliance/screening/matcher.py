@@ -34,6 +34,7 @@ __all__ = [
     "Query",
     "compare_names",
     "score_candidate",
+    "score_candidate_at",
 ]
 
 DEFAULT_THRESHOLD: float = 0.8
@@ -140,7 +141,8 @@ def _merge_adjacent(side: list[Token], other: list[Token], kind: str) -> list[To
     other_text = {t.text for t in other}
     if all(t.text in other_text for t in side):
         return side
-    longs = [t for t in other if len(t.text) > 2 and t.text not in {u.text for u in side}]
+    side_text = {u.text for u in side}
+    longs = [t for t in other if len(t.text) > 2 and t.text not in side_text]
     if not longs:
         return side
     lens = [len(t.text) for t in longs]
@@ -259,8 +261,25 @@ def _order_kept(aligned: list[tuple[int, int, float, str]]) -> bool:
 
 
 def _compare_core(q: NameForm, e: NameForm, kind: str):
-    qt = list(q.tokens)
-    et = list(e.tokens)
+    """Score of two normalised names with the aligned tokens."""
+    return _compare_tokens(q.tokens, q.origin, q.compact, e.tokens, e.origin, e.compact, kind)
+
+
+@lru_cache(maxsize=50_000)
+def _compare_tokens(
+    q_tokens: tuple[Token, ...],
+    q_origin: str,
+    q_compact: str,
+    e_tokens: tuple[Token, ...],
+    e_origin: str,
+    e_compact: str,
+    kind: str,
+):
+    """:func:`_compare_core` on what it reads of the two names, cached: tokens are shared
+    objects, so a rescreen meeting the same words again (homophones written with other
+    characters, the same pinyin, a common name) reuses the result. Callers only read it."""
+    qt = list(q_tokens)
+    et = list(e_tokens)
     if not qt or not et:
         return 0.0, qt, et, []
     sch = _KIND_SCHEMA.get(kind, "")
@@ -272,9 +291,9 @@ def _compare_core(q: NameForm, e: NameForm, kind: str):
     aligned = _align(qt2, et2)
     score = _combine(qt2, et2, aligned, kind)
     # whole-string comparison catches split/joined words and typos across boundaries
-    same_native = q.origin == e.origin and q.origin in ("han", "hangul")
-    if q.compact and e.compact and len(q.compact) >= 6 and not same_native:
-        cmp = Levenshtein.normalized_similarity(q.compact, e.compact, score_cutoff=0.9)
+    same_native = q_origin == e_origin and q_origin in ("han", "hangul")
+    if q_compact and e_compact and len(q_compact) >= 6 and not same_native:
+        cmp = Levenshtein.normalized_similarity(q_compact, e_compact, score_cutoff=0.9)
         if cmp >= 0.9:
             score = max(score, cmp * 0.95)
     if kind != "person":
@@ -315,51 +334,74 @@ def _is_number(t: Token) -> bool:
 
 def _combine(qt: list[Token], et: list[Token], aligned, kind: str) -> float:
     """Name score from the aligned token pairs (legal forms carry no weight)."""
-    wq = sum(t.weight for t in qt if not t.legal)
-    we = sum(t.weight for t in et if not t.legal)
+    # one pass per side: weights without and with legal forms, significant parts
+    wq = wq_all = we = we_all = 0.0
+    n_sig_q = n_sig_e = 0
+    native = False
+    for t in qt:
+        wq_all += t.weight
+        if not t.legal:
+            wq += t.weight
+            if t.weight >= 0.5:
+                n_sig_q += 1
+        if t.origin == "han" or t.origin == "hangul":
+            native = True
+    for t in et:
+        we_all += t.weight
+        if not t.legal:
+            we += t.weight
+            if t.weight >= 0.5:
+                n_sig_e += 1
+        if t.origin == "han" or t.origin == "hangul":
+            native = True
     use_legal = not wq or not we
     if use_legal:
-        wq = sum(t.weight for t in qt)
-        we = sum(t.weight for t in et)
-
-    def counted(s: float) -> float:
-        return s if s >= _MIN_TOKEN_SIM else s * 0.5
-
-    mq = sum(qt[i].weight * counted(s) for i, _j, s, _h in aligned if use_legal or not qt[i].legal)
-    me = sum(et[j].weight * counted(s) for _i, j, s, _h in aligned if use_legal or not et[j].legal)
+        wq, we = wq_all, we_all
+    mq = me = 0.0
+    n_sig = 0
+    sig_strong = False
+    agreed_q: set[int] = set()
+    agreed_e: set[int] = set()
+    kept: list[tuple[int, int, float, str]] = []
+    for p in aligned:
+        i, j, s, how = p
+        a, b = qt[i], et[j]
+        c = s if s >= _MIN_TOKEN_SIM else s * 0.5
+        if use_legal or not a.legal:
+            mq += a.weight * c
+        if use_legal or not b.legal:
+            me += b.weight * c
+        if s >= 0.75 and (a.weight >= 0.8 or b.weight >= 0.8):
+            n_sig += 1
+            sig_strong = True
+        elif how == "initial" and s >= 0.7:
+            n_sig += 1
+            sig_strong = sig_strong or a.weight >= 0.8 or b.weight >= 0.8
+        if s >= _MIN_TOKEN_SIM:
+            agreed_q.add(i)
+            agreed_e.add(j)
+            kept.append(p)
     cov_q = min(1.0, mq / wq) if wq else 0.0
     cov_e = min(1.0, me / we) if we else 0.0
     lo, hi = min(cov_q, cov_e), max(cov_q, cov_e)
     # persons: extra middle names on one side are common; organisations: every word counts
     score = 0.6 * lo + 0.4 * hi if kind == "org" else 0.35 * lo + 0.65 * hi
-    sig = [
-        p
-        for p in aligned
-        if (p[2] >= 0.75 and max(qt[p[0]].weight, et[p[1]].weight) >= 0.8)
-        or (p[3] == "initial" and p[2] >= 0.7)
-    ]
-    n_sig_q = sum(1 for t in qt if t.weight >= 0.5 and not t.legal)
-    n_sig_e = sum(1 for t in et if t.weight >= 0.5 and not t.legal)
-    if len(sig) < 2 and min(n_sig_q, n_sig_e) >= 2:
+    if n_sig < 2 and min(n_sig_q, n_sig_e) >= 2:
         # one matching part of two multi-part names
         score = min(score, 0.5 + 0.2 * lo)
-    elif len(sig) < 2 and max(n_sig_q, n_sig_e) >= 2:
+    elif n_sig < 2 and max(n_sig_q, n_sig_e) >= 2:
         # a single name against a full name
         score = min(score, 0.6 + 0.2 * lo)
-    if not any(qt[p[0]].weight >= 0.8 or et[p[1]].weight >= 0.8 for p in sig):
+    if not sig_strong:
         # only initials or particles (al, bin, de) agree: no evidence of the same name
         score = min(score, 0.4)
-    agreed_q = {p[0] for p in aligned if p[2] >= _MIN_TOKEN_SIM}
-    agreed_e = {p[1] for p in aligned if p[2] >= _MIN_TOKEN_SIM}
-    un_q = [t for k, t in enumerate(qt) if k not in agreed_q and not t.legal]
-    un_e = [t for k, t in enumerate(et) if k not in agreed_e and not t.legal]
-    if any(t.weight >= 0.5 for t in un_q) and any(t.weight >= 0.5 for t in un_e):
+    if any(t.weight >= 0.5 and not t.legal for k, t in enumerate(qt) if k not in agreed_q) and any(
+        t.weight >= 0.5 and not t.legal for k, t in enumerate(et) if k not in agreed_e
+    ):
         # each side has a part the other lacks: contradicting name parts
         score -= 0.1
-    if aligned and not _order_kept([p for p in aligned if p[2] >= _MIN_TOKEN_SIM]):
-        native = {"han", "hangul"} & {t.origin for t in qt + et}
-        if kind == "org" or not native:
-            score -= 0.03
+    if aligned and (kind == "org" or not native) and not _order_kept(kept):
+        score -= 0.03
     return score
 
 
@@ -516,10 +558,8 @@ _CODE = {
 }
 
 
-def best_name_match(
-    q_forms: list[NameForm], cand_forms: list[NameForm], kind: str
-) -> tuple[float, dict]:
-    """The best-scoring pair of a query name and a list name, with its explanation."""
+def _best_pair(q_forms: list[NameForm], cand_forms: list[NameForm], kind: str):
+    """The best-scoring pair of a query name and a list name: (core result, (query, entry))."""
     best = None
     best_pair = None
     for qf in q_forms:
@@ -531,6 +571,14 @@ def best_name_match(
                     break
         if best is not None and best[0] >= 0.999:
             break
+    return best, best_pair
+
+
+def best_name_match(
+    q_forms: list[NameForm], cand_forms: list[NameForm], kind: str
+) -> tuple[float, dict]:
+    """The best-scoring pair of a query name and a list name, with its explanation."""
+    best, best_pair = _best_pair(q_forms, cand_forms, kind)
     if best is None or best_pair is None:
         return 0.0, {}
     return best[0], _build_explanation(best_pair[0], best_pair[1], best)
@@ -543,6 +591,22 @@ def score_candidate(
     cand_forms: list[NameForm] | None = None,
 ) -> Match:
     """Full score of a query against one candidate: best name pair plus attribute evidence."""
+    match = score_candidate_at(query, cand, q_forms, cand_forms, floor=None)
+    if match is None:  # pragma: no cover - no floor, always a match
+        raise RuntimeError("no match without a floor")
+    return match
+
+
+def score_candidate_at(
+    query: Query,
+    cand: Candidate,
+    q_forms: list[NameForm] | None = None,
+    cand_forms: list[NameForm] | None = None,
+    *,
+    floor: float | None,
+) -> Match | None:
+    """:func:`score_candidate`, or None when the score is below ``floor`` (the explanation
+    is then never built)."""
     q_kind = schema_kind(query.schema)
     c_kind = schema_kind(cand.schema)
     kind = q_kind or c_kind
@@ -557,19 +621,25 @@ def score_candidate(
         cand_forms = [
             analyze_name(v, cand.schema) for n in cand.names if n for v in name_variants(n)
         ]
-    name_score, exp = best_name_match(q_forms, cand_forms, kind)
-    name_score = max(0.0, name_score)
+    best, best_pair = _best_pair(q_forms, cand_forms, kind)
+    name_score = max(0.0, best[0]) if best is not None and best_pair is not None else 0.0
     attrs = _attribute_evidence(query, cand, q_kind, c_kind)
     # supporting evidence can lift a good name, never make a poor one strong
     effect = sum(a["effect"] for a in attrs)
     if effect > 0:
         effect = effect * max(0.0, min(1.0, (name_score - 0.5) / 0.3))
-    score = max(0.0, min(1.0, name_score + effect))
+    score = round(max(0.0, min(1.0, name_score + effect)), 4)
+    if floor is not None and score < floor:
+        return None
+    exp = (
+        _build_explanation(best_pair[0], best_pair[1], best)
+        if best is not None and best_pair is not None
+        else {}
+    )
     codes = [_name_code(name_score)] + [
         _CODE[(a["field"], a["result"])] for a in attrs if (a["field"], a["result"]) in _CODE
     ]
-    exp = dict(exp)
     exp["name_score"] = round(name_score, 3)
     exp["attributes"] = attrs
     exp["summary_codes"] = codes
-    return Match(candidate=cand, score=round(score, 4), explanation=exp)
+    return Match(candidate=cand, score=score, explanation=exp)

@@ -490,7 +490,10 @@ def name_variants(name: str) -> list[str]:
     return [name, *parts]
 
 
+@lru_cache(maxsize=300_000)
 def make_token(text: str, origin: str, kind: str, legal: bool = False) -> Token:
+    """The token of ``text`` (one shared object per distinct argument set, so the matcher's
+    per-token-pair cache also serves other names and queries holding the same word)."""
     return Token(
         text=text,
         origin=origin,
