@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 from bankcrm.access.permissions import actor_has_perm
 from bankcrm.audit.services import audit_record, audit_snapshot
 from bankcrm.banking.models import Account
-from bankcrm.core.actor import SYSTEM
+from bankcrm.core.actor import SYSTEM, is_system
 from bankcrm.events.services import event_record
 
 from .models import Alert, KycProfile, Scenario, ScenarioRun, ScreeningHit
@@ -520,6 +520,78 @@ def alert_close(*, actor: Any, alert: Alert, reason: str) -> Alert:
 # --- The batch run over the book --------------------------------------------------------------
 
 
+SCENARIO_FIELDS = ("name", "name_zh", "description", "typology", "mode")
+
+
+def scenario_save(*, actor: Any, data: dict[str, Any], reason: str) -> Scenario:
+    """Create a monitoring scenario or change one, from its definition as data.
+
+    ``data`` holds ``code``, ``name``, ``typology`` and ``spec`` (checked by
+    :func:`bankcrm.compliance.aml.spec.validate_spec`; every problem is named at once), and
+    optionally ``name_zh``, ``description``, ``mode`` and ``is_active``. A changed spec makes
+    a new version; the reason goes to the audit trail with the before and after."""
+    from .aml.spec import check_spec
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the scenario is changed.")})
+    if not isinstance(data, dict):
+        raise ValidationError({"scenario": _("A scenario is a JSON object.")})
+    code = str(data.get("code") or "").strip()
+    errors: dict[str, Any] = {}
+    if not code:
+        errors["code"] = _("Give the scenario a code.")
+    for field in ("name", "typology"):
+        if not str(data.get(field) or "").strip():
+            errors[field] = _("This field is required.")
+    mode = data.get("mode", Scenario.Mode.BOTH)
+    if mode not in Scenario.Mode.values:
+        errors["mode"] = _("Choose one of: %(modes)s.") % {"modes": ", ".join(Scenario.Mode.values)}
+    if errors:
+        raise ValidationError(errors)
+    spec = check_spec(data.get("spec"))
+    with transaction.atomic():
+        scenario = Scenario.objects.select_for_update().filter(code=code).first()
+        permission = "compliance.change_scenario" if scenario else "compliance.add_scenario"
+        _require(actor, permission, _("You may not define monitoring scenarios."))
+        values = {field: str(data.get(field) or "") for field in SCENARIO_FIELDS}
+        values["mode"] = mode
+        changed_by = None if is_system(actor) else actor
+        if scenario is None:
+            scenario = Scenario.objects.create(
+                code=code,
+                spec=spec,
+                is_active=bool(data.get("is_active", True)),
+                changed_by=changed_by,
+                **values,
+            )
+            before: dict[str, Any] = {}
+        else:
+            before = {
+                "version": scenario.version,
+                "spec": scenario.spec,
+                **{field: getattr(scenario, field) for field in SCENARIO_FIELDS},
+            }
+            if scenario.spec != spec:
+                scenario.version += 1
+            scenario.spec = spec
+            for field, value in values.items():
+                setattr(scenario, field, value)
+            if "is_active" in data:
+                scenario.is_active = bool(data["is_active"])
+            scenario.changed_by = changed_by
+            scenario.save()
+        audit_record(
+            actor=actor,
+            action="compliance.scenario_save",
+            target=scenario,
+            before=before or None,
+            after={"version": scenario.version, "spec": scenario.spec, **values},
+            reason=reason,
+        )
+    return scenario
+
+
 def scenario_active_set(
     *, actor: Any, scenario: Scenario, is_active: bool, reason: str
 ) -> Scenario:
@@ -534,7 +606,7 @@ def scenario_active_set(
             return locked
         before = {"is_active": locked.is_active}
         locked.is_active = bool(is_active)
-        locked.changed_by = actor if getattr(actor, "is_authenticated", False) else None
+        locked.changed_by = None if is_system(actor) else actor
         locked.save(update_fields=["is_active", "changed_by", "updated_at"])
         audit_record(
             actor=actor,

@@ -13,6 +13,15 @@
     export a regulatory report to OUT (the format follows ``--format``, else OUT's
     extension, else the kind's default).
 
+``bankcrm aml scenario-load FILE.json --reason TEXT [--user USERNAME]``
+    create or change monitoring scenarios from a JSON file (one scenario object or a list of
+    them: ``code``, ``name``, ``typology``, ``spec`` and optionally ``name_zh``,
+    ``description``, ``mode``, ``is_active``); the spec is checked and every problem named,
+    and nothing is saved unless every scenario of the file is valid.
+``bankcrm aml scenario-export [CODE ...]``
+    print the scenarios (all, or those named) as a JSON list in the same form, ready to edit
+    and load again.
+
 Commands act as the system job ``system:aml-cli`` unless ``--user`` names an active user
 (then the usual permission and masking rules of that person apply). Every run and export is
 audited (channel ``command``).
@@ -43,8 +52,21 @@ def _date(value: str) -> dt.date:
         raise CommandError(_("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": value}) from exc
 
 
+def _problems(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{field}: {message}"
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        )
+    return "; ".join(exc.messages)
+
+
 class Command(BaseCommand):
-    help = "AML monitoring: `aml run`, `aml scores OUT.csv`, `aml report --kind K OUT`."
+    help = (
+        "AML monitoring: `aml run`, `aml scores OUT.csv`, `aml report --kind K OUT`, "
+        "`aml scenario-load FILE --reason R`, `aml scenario-export [CODE ...]`."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -62,6 +84,12 @@ class Command(BaseCommand):
         report.add_argument("--format", dest="fmt", default="", choices=["", "xml", "csv", "json"])
         report.add_argument("--user", default=None)
         report.add_argument("out")
+        load = actions.add_parser("scenario-load", help="Create or change scenarios from JSON.")
+        load.add_argument("file")
+        load.add_argument("--reason", required=True)
+        load.add_argument("--user", default=None)
+        export = actions.add_parser("scenario-export", help="Print scenarios as JSON.")
+        export.add_argument("codes", nargs="*")
 
     def _actor(self, username: str | None) -> Any:
         if not username:
@@ -79,6 +107,10 @@ class Command(BaseCommand):
                     self._run(options)
                 elif action == "scores":
                     self._scores(options)
+                elif action == "scenario-load":
+                    self._scenario_load(options)
+                elif action == "scenario-export":
+                    self._scenario_export(options)
                 else:
                     self._report(options)
             except ValidationError as exc:
@@ -109,6 +141,52 @@ class Command(BaseCommand):
                 }
             )
         )
+
+    def _scenario_load(self, options: dict[str, Any]) -> None:
+        from django.db import transaction
+
+        from bankcrm.compliance.services_alerts import scenario_save
+
+        path = Path(options["file"])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CommandError(
+                _("%(file)s: not a readable JSON file (%(error)s).") % {"file": path, "error": exc}
+            ) from exc
+        items = data if isinstance(data, list) else [data]
+        actor = self._actor(options["user"])
+        saved = []
+        with transaction.atomic():
+            for index, item in enumerate(items):
+                try:
+                    scenario = scenario_save(actor=actor, data=item, reason=options["reason"])
+                except ValidationError as exc:
+                    code = item.get("code") if isinstance(item, dict) else None
+                    raise CommandError(
+                        _("Scenario %(n)d (%(code)s): %(errors)s")
+                        % {"n": index + 1, "code": code or "?", "errors": _problems(exc)}
+                    ) from exc
+                saved.append({"code": scenario.code, "version": scenario.version})
+        self.stdout.write(json.dumps({"saved": saved}))
+
+    def _scenario_export(self, options: dict[str, Any]) -> None:
+        from bankcrm.compliance.models import Scenario
+
+        scenarios = Scenario.objects.order_by("code")
+        if options["codes"]:
+            scenarios = scenarios.filter(code__in=options["codes"])
+            missing = set(options["codes"]) - set(scenarios.values_list("code", flat=True))
+            if missing:
+                raise CommandError(
+                    _("No scenario %(codes)s.") % {"codes": ", ".join(sorted(missing))}
+                )
+        fields = ("code", "name", "name_zh", "description", "typology", "mode", "is_active")
+        rows = [
+            {**{field: getattr(scenario, field) for field in fields}, "spec": scenario.spec}
+            for scenario in scenarios
+        ]
+        self.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2))
 
     def _scores(self, options: dict[str, Any]) -> None:
         from bankcrm.compliance.services_alerts import aml_scores
