@@ -84,3 +84,24 @@ def test_a_bad_policy_is_refused_and_the_old_one_stays(tmp_path: Path) -> None:
     with pytest.raises(CommandError) as error:
         _run("kyc", "policy-load", str(path), "--name", "Broken")
     assert "not a readable JSON file" in str(error.value)
+
+
+def test_review_periods_and_the_ownership_threshold_are_policy_data(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from bankcrm.compliance.selectors_kyc import ubo_threshold
+
+    assert ubo_threshold() == Decimal("25")
+    exported = json.loads(_run("kyc", "policy-export"))
+    spec = exported["spec"]
+    path = tmp_path / "policy.json"
+    spec["review_months"]["low"] = 72  # more than five years: refused
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(CommandError) as error:
+        _run("kyc", "policy-load", str(path), "--name", "Too lax")
+    assert "at least every 60 months" in str(error.value)
+    spec["review_months"]["low"] = 60
+    spec["ubo_threshold_percent"] = 10
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    _run("kyc", "policy-load", str(path), "--name", "Ten percent owners")
+    assert ubo_threshold() == Decimal("10")

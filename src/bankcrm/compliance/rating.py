@@ -48,6 +48,9 @@ FACTOR_KINDS = ("map", "country", "keywords", "set_max", "ownership", "ratio")
 CENT = Decimal("0.01")
 DEFAULT_REVIEW_MONTHS = {"low": 60, "medium": 36, "high": 12}
 DEFAULT_PEP_ENHANCED_MONTHS = 12
+# A person owning at least this share of an organisation, directly or through a chain, is a
+# beneficial owner (FATF Recommendation 24 and PBOC 2017 No. 235 use 25 %).
+DEFAULT_UBO_THRESHOLD_PERCENT = 25
 
 # Labels of the shipped factor codes, translated where the page renders them.
 FACTOR_LABELS = {
@@ -190,6 +193,15 @@ def validate_spec(spec: Any) -> list[str]:
         problems.append("“review_months” must give whole months above zero for low, medium, high.")
     elif review["high"] > 12:
         problems.append("High-risk customers must be reviewed at least every 12 months.")
+    elif max(review["low"], review["medium"]) > 60:
+        problems.append("Every customer must be reviewed at least every 60 months.")
+    threshold = spec.get("ubo_threshold_percent", DEFAULT_UBO_THRESHOLD_PERCENT)
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not (0 < threshold <= 100)
+    ):
+        problems.append("“ubo_threshold_percent” must be a percentage above 0, at most 100.")
     pep_months = spec.get("pep_enhanced_months", DEFAULT_PEP_ENHANCED_MONTHS)
     if not isinstance(pep_months, int) or pep_months < 0:
         problems.append("“pep_enhanced_months” must be a whole number of months, zero or more.")

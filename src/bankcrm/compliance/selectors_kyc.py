@@ -13,7 +13,7 @@ from bankcrm.core.timefmt import bank_today
 from bankcrm.customers.models import Party
 
 from . import ubo
-from .models import KycProfile, KycReview, RiskRatingHistory
+from .models import KycProfile, KycReview, RatingPolicy, RiskRatingHistory
 
 
 def kyc_profile_get(*, actor: Any, party: Party) -> KycProfile | None:
@@ -93,9 +93,21 @@ def risk_distribution(*, actor: Any) -> dict[str, Any]:
 
 
 def party_ubo(*, actor: Any, party: Party, threshold: Decimal | None = None) -> ubo.UboResult:
-    """The ownership of an organisation the actor may see, with its KYC profile."""
+    """The ownership of an organisation the actor may see, with its KYC profile; the threshold
+    is the active rating policy's ``ubo_threshold_percent`` unless given."""
     if not Party.objects.visible_to(actor).filter(pk=party.pk).exists() or not _may_view_profiles(
         actor
     ):
         raise Party.DoesNotExist("No such customer.")
-    return ubo.ownership(party.pk, threshold=threshold if threshold is not None else Decimal("25"))
+    if threshold is None:
+        threshold = ubo_threshold()
+    return ubo.ownership(party.pk, threshold=threshold)
+
+
+def ubo_threshold() -> Decimal:
+    """The beneficial-ownership threshold of the active rating policy, in percent."""
+    from .rating import DEFAULT_UBO_THRESHOLD_PERCENT
+
+    policy = RatingPolicy.objects.filter(is_active=True).only("spec").first()
+    spec = policy.spec if policy is not None else {}
+    return Decimal(str(spec.get("ubo_threshold_percent", DEFAULT_UBO_THRESHOLD_PERCENT)))

@@ -344,6 +344,8 @@ RATING_SPEC = {
     # (FATF Recommendation 12 leaves the period to a risk-based judgement; 12 months is the
     # common floor, e.g. the EU's 4th AML Directive, art. 22).
     "pep_enhanced_months": 12,
+    # Beneficial owners: persons owning at least this share, directly or through chains.
+    "ubo_threshold_percent": 25,
     # Actual turnover: the average monthly money in of the customer's accounts over the last
     # complete months, in the base currency.
     "activity_months": 6,

@@ -64,7 +64,9 @@ class Command(BaseCommand):
         reviews.add_argument("--overdue", action="store_true", help=_("Only overdue ones."))
         owners = actions.add_parser("ubo", help=_("Beneficial ownership of an organisation."))
         owners.add_argument("party", metavar="PARTY_ID")
-        owners.add_argument("--threshold", default="25", metavar="PCT")
+        owners.add_argument(
+            "--threshold", default=None, metavar="PCT", help=_("Default: the active policy's.")
+        )
         owners.add_argument("--svg", metavar="FILE", help=_("Also write the graph as SVG."))
         actions.add_parser("policy-export", help=_("Print the active rating policy as JSON."))
         load = actions.add_parser("policy-load", help=_("Activate a new rating policy version."))
@@ -198,9 +200,10 @@ class Command(BaseCommand):
 
     def _ubo(self, options: dict[str, Any]) -> None:
         from bankcrm.compliance import ubo
+        from bankcrm.compliance.selectors_kyc import ubo_threshold
 
         try:
-            threshold = Decimal(options["threshold"])
+            threshold = Decimal(options["threshold"]) if options["threshold"] else ubo_threshold()
         except InvalidOperation as exc:
             raise CommandError(_("--threshold: give a percentage.")) from exc
         if not Decimal(0) < threshold <= Decimal(100):
