@@ -29,12 +29,13 @@ bank's compliance officer through the scenario pages:
 
 from __future__ import annotations
 
-#: FATF "black list" and "grey list" jurisdictions (ISO alpha-2), to be kept current by the
-#: compliance officer (the KYC country lists hold the bank's own lists).
+#: FATF "black list" (call for action) and "grey list" (increased monitoring) jurisdictions
+#: (ISO alpha-2) as published after the plenary of 24 October 2025 — the same as the KYC
+#: country list ``fatf_high_risk``; the compliance officer keeps both current.
 HIGH_RISK_COUNTRIES = [
     "KP", "IR", "MM",  # call for action
-    "DZ", "AO", "BO", "BG", "BF", "CM", "CI", "CD", "HT", "KE", "LA", "LB", "MC", "MZ",
-    "NA", "NP", "NG", "ZA", "SS", "SY", "TZ", "VE", "VN", "YE", "VG",
+    "DZ", "AO", "BO", "BG", "CM", "CI", "CD", "HT", "KE", "LA", "LB", "MC", "NA", "NP",
+    "SS", "SY", "VE", "VN", "VG", "YE",
 ]  # fmt: skip
 
 FOREIGN_CASH_CURRENCIES = [

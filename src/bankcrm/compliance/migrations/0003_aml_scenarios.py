@@ -328,7 +328,6 @@ SCENARIOS_V1 = json.loads(
        "AO",
        "BO",
        "BG",
-       "BF",
        "CM",
        "CI",
        "CD",
@@ -337,18 +336,14 @@ SCENARIOS_V1 = json.loads(
        "LA",
        "LB",
        "MC",
-       "MZ",
        "NA",
        "NP",
-       "NG",
-       "ZA",
        "SS",
        "SY",
-       "TZ",
        "VE",
        "VN",
-       "YE",
-       "VG"
+       "VG",
+       "YE"
       ]
      },
      "measure": "sum",
