@@ -105,3 +105,25 @@ def test_review_periods_and_the_ownership_threshold_are_policy_data(tmp_path: Pa
     path.write_text(json.dumps(spec), encoding="utf-8")
     _run("kyc", "policy-load", str(path), "--name", "Ten percent owners")
     assert ubo_threshold() == Decimal("10")
+
+
+def test_country_lists_are_replaced_with_a_reason_and_checked() -> None:
+    from bankcrm.compliance.models import CountryList
+
+    shown = json.loads(_run("kyc", "country-list", "fatf_high_risk"))
+    assert {"KP", "IR", "MM"} <= set(shown["countries"])
+    with pytest.raises(CommandError) as error:
+        _run("kyc", "country-list", "fatf_high_risk", "--set", "KP", "XYZ", "--reason", "x")
+    assert "XYZ" in str(error.value)
+    with pytest.raises(CommandError):
+        _run("kyc", "country-list", "fatf_high_risk", "--set", "KP")  # no reason
+    assert CountryList.objects.get(code="fatf_high_risk").countries == shown["countries"]
+    updated = json.loads(
+        _run(
+            "kyc", "country-list", "fatf_high_risk", "--set", "kp", "IR", "MM", "SY",
+            "--reason", "FATF plenary of February 2026",
+        )
+    )  # fmt: skip
+    assert updated["countries"] == ["IR", "KP", "MM", "SY"]
+    event = AuditEvent.objects.get(action="kyc.country_list_set")
+    assert "DZ" in event.after["removed"] and event.reason == "FATF plenary of February 2026"

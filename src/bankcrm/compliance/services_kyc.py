@@ -102,6 +102,61 @@ def country_lists() -> dict[str, frozenset[str]]:
     }
 
 
+def country_list_set(
+    *, actor: Any, code: str, countries: Iterable[str], reason: str, name: str = ""
+) -> CountryList:
+    """Replace the countries of a list the rating policy refers to (or open a new list),
+    e.g. after a FATF plenary. Every code is checked (two-letter ISO); the reason and the
+    countries added and removed go to the audit trail. Customers are re-rated by the next
+    nightly run (or ``bankcrm kyc rate --all``)."""
+    from bankcrm.customers.validators import validate_country_code
+
+    _require_perm(actor, "compliance.change_countrylist")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", _("Say why the list changes."), "required")
+    codes = sorted({str(value).strip().upper() for value in countries if str(value).strip()})
+    bad = []
+    for value in codes:
+        try:
+            validate_country_code(value)
+        except ValidationError:
+            bad.append(value)
+    if bad:
+        raise _invalid(
+            "countries",
+            _("Not two-letter ISO country codes: %(codes)s.") % {"codes": ", ".join(bad)},
+            "country_code",
+        )
+    with transaction.atomic():
+        country_list = CountryList.objects.select_for_update().filter(code=code).first()
+        if country_list is None:
+            if not (name or "").strip():
+                raise _invalid("name", _("Give the new list a name."), "required")
+            country_list = CountryList(code=code, name=name.strip())
+            before: list[str] = []
+        else:
+            before = sorted(country_list.countries or [])
+            if name.strip():
+                country_list.name = name.strip()
+        country_list.countries = codes
+        country_list.full_clean()
+        country_list.save()
+        audit_record(
+            actor=actor,
+            action="kyc.country_list_set",
+            target=country_list,
+            before={"countries": before},
+            after={
+                "countries": codes,
+                "added": sorted(set(codes) - set(before)),
+                "removed": sorted(set(before) - set(codes)),
+            },
+            reason=reason,
+        )
+    return country_list
+
+
 def rating_policy_activate(*, actor: Any, spec: dict[str, Any], name: str) -> RatingPolicy:
     """Make a new version of the rating policy the active one (the previous stays on record).
 

@@ -23,6 +23,11 @@
     problem named at once; nothing changes unless it is valid); customers are re-rated by the
     next nightly run or ``kyc rate --all``.
 
+``bankcrm kyc country-list CODE [--set CC [CC ...] --reason TEXT [--name NAME]]``
+    print a country list the rating policy refers to (``fatf_high_risk``,
+    ``sanctioned_jurisdictions``, ``offshore_centres`` …) or replace its countries (a new
+    code opens a new list, ``--name`` required); audited with what was added and removed.
+
 Commands act as the system job ``system:kyc-cli`` and are audited (channel ``command``).
 Bad options stop the command with a message naming each one, exit status 1, and change
 nothing.
@@ -69,6 +74,11 @@ class Command(BaseCommand):
         )
         owners.add_argument("--svg", metavar="FILE", help=_("Also write the graph as SVG."))
         actions.add_parser("policy-export", help=_("Print the active rating policy as JSON."))
+        countries = actions.add_parser("country-list", help=_("Show or replace a country list."))
+        countries.add_argument("code", metavar="CODE")
+        countries.add_argument("--set", nargs="+", metavar="CC", dest="countries")
+        countries.add_argument("--reason", default="")
+        countries.add_argument("--name", default="")
         load = actions.add_parser("policy-load", help=_("Activate a new rating policy version."))
         load.add_argument("file", metavar="FILE")
         load.add_argument("--name", required=True, help=_("The new version's name."))
@@ -93,6 +103,30 @@ class Command(BaseCommand):
             raise CommandError("\n".join(exc.messages)) from exc
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
+
+    def _country_list(self, options: dict[str, Any]) -> None:
+        from bankcrm.compliance.models import CountryList
+        from bankcrm.compliance.services_kyc import country_list_set
+
+        if options["countries"]:
+            country_list = country_list_set(
+                actor=CLI_ACTOR,
+                code=options["code"],
+                countries=options["countries"],
+                reason=options["reason"],
+                name=options["name"],
+            )
+        else:
+            country_list = CountryList.objects.filter(code=options["code"]).first()
+            if country_list is None:
+                raise CommandError(_("There is no country list “%(code)s”.") % options)
+        self.emit(
+            {
+                "code": country_list.code,
+                "name": country_list.name,
+                "countries": country_list.countries,
+            }
+        )
 
     def _policy_export(self, options: dict[str, Any]) -> None:
         from bankcrm.compliance.services_kyc import active_policy
