@@ -43,6 +43,11 @@ FOREIGN_CASH_CURRENCIES = [
 ]  # fmt: skip
 
 CASH = ["cash_deposit", "cash_withdrawal"]
+# Money moved between parties: the kinds fan-in, fan-out and gather-scatter count. Card
+# purchases, standing orders, salary, pension, rent, interest, fees, insurance and loan
+# repayments are everyday payments to or from many parties and are left out.
+MOVED_IN = ["transfer_in", "cash_deposit", "other"]
+MOVED_OUT = ["transfer_out", "cash_withdrawal", "other"]
 
 SCENARIOS: list[dict] = [
     {
@@ -151,7 +156,7 @@ SCENARIOS: list[dict] = [
                 {
                     "code": "distinct_payers_7d",
                     "measure": "distinct_counterparties",
-                    "filter": {"direction": "credit"},
+                    "filter": {"direction": "credit", "kinds": MOVED_IN},
                     "window_days": 7,
                     "op": ">=",
                     "threshold": 6,
@@ -181,7 +186,7 @@ SCENARIOS: list[dict] = [
                 {
                     "code": "distinct_payees_7d",
                     "measure": "distinct_counterparties",
-                    "filter": {"direction": "debit"},
+                    "filter": {"direction": "debit", "kinds": MOVED_OUT},
                     "window_days": 7,
                     "op": ">=",
                     "threshold": 6,
@@ -211,7 +216,7 @@ SCENARIOS: list[dict] = [
                 {
                     "code": "distinct_payers_10d",
                     "measure": "distinct_counterparties",
-                    "filter": {"direction": "credit"},
+                    "filter": {"direction": "credit", "kinds": MOVED_IN},
                     "window_days": 10,
                     "op": ">=",
                     "threshold": 4,
@@ -220,7 +225,7 @@ SCENARIOS: list[dict] = [
                 {
                     "code": "distinct_payees_10d",
                     "measure": "distinct_counterparties",
-                    "filter": {"direction": "debit"},
+                    "filter": {"direction": "debit", "kinds": MOVED_OUT},
                     "window_days": 10,
                     "op": ">=",
                     "threshold": 4,

@@ -167,7 +167,12 @@ SCENARIOS_V1 = json.loads(
     {
      "code": "distinct_payers_7d",
      "filter": {
-      "direction": "credit"
+      "direction": "credit",
+      "kinds": [
+       "transfer_in",
+       "cash_deposit",
+       "other"
+      ]
      },
      "measure": "distinct_counterparties",
      "op": ">=",
@@ -201,7 +206,12 @@ SCENARIOS_V1 = json.loads(
     {
      "code": "distinct_payees_7d",
      "filter": {
-      "direction": "debit"
+      "direction": "debit",
+      "kinds": [
+       "transfer_out",
+       "cash_withdrawal",
+       "other"
+      ]
      },
      "measure": "distinct_counterparties",
      "op": ">=",
@@ -235,7 +245,12 @@ SCENARIOS_V1 = json.loads(
     {
      "code": "distinct_payers_10d",
      "filter": {
-      "direction": "credit"
+      "direction": "credit",
+      "kinds": [
+       "transfer_in",
+       "cash_deposit",
+       "other"
+      ]
      },
      "measure": "distinct_counterparties",
      "op": ">=",
@@ -246,7 +261,12 @@ SCENARIOS_V1 = json.loads(
     {
      "code": "distinct_payees_10d",
      "filter": {
-      "direction": "debit"
+      "direction": "debit",
+      "kinds": [
+       "transfer_out",
+       "cash_withdrawal",
+       "other"
+      ]
      },
      "measure": "distinct_counterparties",
      "op": ">=",
