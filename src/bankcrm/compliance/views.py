@@ -67,6 +67,7 @@ from .views_common import (
     bar_chart,
     is_partial,
     may,
+    object_step,
     or_404,
     require,
     status_of,
@@ -515,25 +516,18 @@ def case_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 def _case_step(
-    request: HttpRequest, pk: int, form: Any, name: str, action: Any, done: str
+    request: HttpRequest, pk: uuid.UUID, form: Any, name: str, action: Any, done: str
 ) -> HttpResponse:
     case = _case(request, pk)
-    status = 400
-    if form.is_valid():
-        try:
-            action(case, form.cleaned_data)
-        except (ValidationError, PermissionDenied) as exc:
-            errors_to(form, exc)
-            status = status_of(exc)
-        else:
-            messages.success(request, done)
-            return HttpResponseRedirect(reverse("compliance:case_detail", args=[case.pk]))
-    case.refresh_from_db()
-    return render(
+    return object_step(
         request,
-        "compliance/case_detail.html",
-        _case_context(request, case, **{name: form}),
-        status=status,
+        case,
+        form,
+        action,
+        done,
+        detail_url="compliance:case_detail",
+        template="compliance/case_detail.html",
+        context=lambda: _case_context(request, case, **{name: form}),
     )
 
 

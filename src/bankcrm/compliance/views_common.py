@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from bankcrm.access.permissions import actor_has_perm
@@ -139,3 +142,33 @@ def bar_chart(title: Any, rows: Iterable[tuple[Any, int, str, str]]) -> BarChart
         label_width=LABEL_WIDTH,
         total=sum(bar.value for bar in bars),
     )
+
+
+def object_step(
+    request: HttpRequest,
+    obj: Any,
+    form: Any,
+    action: Callable[[Any, dict[str, Any]], Any],
+    done: str,
+    *,
+    detail_url: str,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+) -> HttpResponse:
+    """A POSTed step on a record's page (a case's or a review's): on success the service's
+    message and back to the page; otherwise the page again with the form's errors and the
+    status the refusal calls for (400, 403)."""
+    from .forms import errors_to
+
+    status = 400
+    if form.is_valid():
+        try:
+            action(obj, form.cleaned_data)
+        except (ValidationError, PermissionDenied) as exc:
+            errors_to(form, exc)
+            status = status_of(exc)
+        else:
+            messages.success(request, done)
+            return HttpResponseRedirect(reverse(detail_url, args=[obj.pk]))
+    obj.refresh_from_db()
+    return render(request, template, context(), status=status)

@@ -50,6 +50,7 @@ from .views_common import (
     VIEW_REVIEW,
     is_partial,
     may,
+    object_step,
     or_404,
     require,
     status_of,
@@ -143,25 +144,18 @@ def review_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 def _review_step(
-    request: HttpRequest, pk: int, form: Any, name: str, action: Any, done: str
+    request: HttpRequest, pk: uuid.UUID, form: Any, name: str, action: Any, done: str
 ) -> HttpResponse:
     review = _review(request, pk)
-    status = 400
-    if form.is_valid():
-        try:
-            action(review, form.cleaned_data)
-        except (ValidationError, PermissionDenied) as exc:
-            errors_to(form, exc)
-            status = status_of(exc)
-        else:
-            messages.success(request, done)
-            return HttpResponseRedirect(reverse("compliance:review_detail", args=[review.pk]))
-    review.refresh_from_db()
-    return render(
+    return object_step(
         request,
-        "compliance/review_detail.html",
-        _review_context(request, review, **{name: form}),
-        status=status,
+        review,
+        form,
+        action,
+        done,
+        detail_url="compliance:review_detail",
+        template="compliance/review_detail.html",
+        context=lambda: _review_context(request, review, **{name: form}),
     )
 
 
