@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "bankcrm.lending",
     "bankcrm.risk",
     "bankcrm.compliance",
+    "bankcrm.support",
     "bankcrm.integrations",
     "bankcrm.web",
 ]
@@ -330,4 +331,55 @@ COMPLIANCE_SCREENING_HIT_FLOOR = float(env("COMPLIANCE_SCREENING_HIT_FLOOR", "0.
 COMPLIANCE_RESCREEN_STALE_MINUTES = env_int("COMPLIANCE_RESCREEN_STALE_MINUTES", 15)
 AML_NIGHTLY_LOOKBACK_DAYS = env_int("AML_NIGHTLY_LOOKBACK_DAYS", 400)
 AML_REPORTING_INSTITUTION_CODE = env("AML_REPORTING_INSTITUTION_CODE", "") or ""
+# --- E-mail --------------------------------------------------------------------------------
+
+# Outgoing mail: ``smtp://user:password@host:port`` (``smtp+starttls://`` for STARTTLS,
+# ``smtps://`` for TLS). Without it mail is written as files under var/mail/ (embedded
+# default: nothing leaves the machine).
+EMAIL_URL = env("EMAIL_URL", "") or ""
+if EMAIL_URL:
+    from urllib.parse import unquote, urlsplit
+
+    _mail = urlsplit(EMAIL_URL)
+    if _mail.scheme not in {"smtp", "smtp+starttls", "smtps"} or not _mail.hostname:
+        raise ImproperlyConfigured(
+            f"BANKCRM_EMAIL_URL must be smtp://, smtp+starttls:// or smtps://host:port, "
+            f"not {EMAIL_URL!r}"
+        )
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _mail.hostname
+    EMAIL_PORT = _mail.port or (465 if _mail.scheme == "smtps" else 25)
+    EMAIL_HOST_USER = unquote(_mail.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
+    EMAIL_USE_TLS = _mail.scheme == "smtp+starttls"
+    EMAIL_USE_SSL = _mail.scheme == "smtps"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+# The service desk's address: the From of replies, and the domain of their Message-IDs.
+SUPPORT_EMAIL_FROM = env("SUPPORT_EMAIL_FROM", "service@bankcrm.localhost") or ""
+DEFAULT_FROM_EMAIL = SUPPORT_EMAIL_FROM
+SERVER_EMAIL = SUPPORT_EMAIL_FROM
+
+# --- Customer service (docs/support.md, "Settings") ------------------------------------------
+
+# The address customers reach in links sent to them (survey, web form acknowledgement).
+PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# Mailbox read by `bankcrm mail-ingest --imap` and the periodic poll:
+# imaps://user:password@host:993/INBOX (blank: no polling).
+SUPPORT_IMAP_URL = env("SUPPORT_IMAP_URL", "") or ""
+SUPPORT_IMAP_POLL_SECONDS = env_int("SUPPORT_IMAP_POLL_SECONDS", 60)
+# Queue for cases from the web form and from e-mail to no queue's address.
+SUPPORT_DEFAULT_QUEUE = env("SUPPORT_DEFAULT_QUEUE", "contact_centre") or ""
+# Business calendar for queues and policies that name none.
+SUPPORT_DEFAULT_CALENDAR = env("SUPPORT_DEFAULT_CALENDAR", "CN") or ""
+# Public web form: most cases one address (IP) may open per hour.
+SUPPORT_WEB_FORM_PER_HOUR = env_int("SUPPORT_WEB_FORM_PER_HOUR", 5)
+# Satisfaction survey links stay valid this many days.
+SUPPORT_SURVEY_DAYS = env_int("SUPPORT_SURVEY_DAYS", 14)
+# Complaint redress above this amount (in BASE_CURRENCY) needs a second person's approval.
+SUPPORT_REDRESS_APPROVAL_THRESHOLD = env("SUPPORT_REDRESS_APPROVAL_THRESHOLD", "1000") or "1000"
+# How often the SLA sweep raises warnings and breaches (seconds).
+SUPPORT_SLA_SWEEP_SECONDS = env_int("SUPPORT_SLA_SWEEP_SECONDS", 60)
 PORT = env_int("PORT", 8000)

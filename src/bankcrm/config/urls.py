@@ -12,6 +12,8 @@ urlpatterns = [
     path("lending/", include("bankcrm.lending.urls")),
     path("risk/", include("bankcrm.risk.urls")),
     path("compliance/", include("bankcrm.compliance.urls")),
+    path("support/", include("bankcrm.support.urls")),
+    path("contact/", include("bankcrm.support.urls_public")),
     path("api/v1/", include("bankcrm.config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -1,0 +1,37 @@
+"""Service agents work cases but neither approve complaint redress nor see other teams' load.
+
+Until now a service agent held ``support.*``: that would let one agent approve another's
+redress above the threshold, which a second line (the branch manager) must do. Agents keep
+viewing, opening and changing cases; branch managers keep ``support.*`` (approval, queue
+supervision, the complaints register). Roles the bank has already edited are left alone.
+"""
+
+from django.db import migrations
+
+AGENT_SUPPORT = ["support.view_*", "support.add_*", "support.change_*"]
+
+
+def forwards(apps, schema_editor):
+    Role = apps.get_model("access", "Role")
+    agent = Role.objects.filter(code="service_agent").first()
+    if agent is not None and "support.*" in agent.permissions:
+        permissions = list(agent.permissions)
+        index = permissions.index("support.*")
+        permissions[index : index + 1] = AGENT_SUPPORT
+        agent.permissions = permissions
+        agent.save(update_fields=["permissions"])
+
+
+def backwards(apps, schema_editor):
+    Role = apps.get_model("access", "Role")
+    agent = Role.objects.filter(code="service_agent").first()
+    if agent is not None and AGENT_SUPPORT[0] in agent.permissions:
+        permissions = [p for p in agent.permissions if p not in AGENT_SUPPORT]
+        agent.permissions = [*permissions, "support.*"]
+        agent.save(update_fields=["permissions"])
+
+
+class Migration(migrations.Migration):
+    dependencies = [("access", "0006_compliance_permissions")]
+
+    operations = [migrations.RunPython(forwards, backwards)]

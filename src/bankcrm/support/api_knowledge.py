@@ -1,0 +1,5 @@
+"""Placeholder: filled in by its owner."""
+
+from ninja import Router
+
+router = Router()

@@ -1,0 +1,8 @@
+"""Placeholder: filled in by its owner."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("support", "0003_complaint_codes")]
+    operations: list = []
