@@ -12,6 +12,11 @@ A module registers each sensitive action once, in its ``AppConfig.ready()``::
 Its service then calls ``approval_request`` instead of changing data; the handler runs, as the
 checker, when a different person holding ``permission`` approves. The requesting service checks
 the maker's own right to propose the change before it asks.
+
+An action on records with a data scope (a branch's complaint, a branch's loan) passes
+``object_scope``: given a checker, it returns a queryset of one text column holding the keys of
+the records that checker may decide on. Requests on other records are neither listed to that
+checker nor decidable by them (a branch manager never sees another branch's requests).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .models.approvals import PendingApproval
 
 ApprovalHandler = Callable[..., Any]
 PayloadValidator = Callable[[dict[str, Any]], None]
+ObjectScope = Callable[[Any], QuerySet[Any]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class ApprovalAction:
     description: str | Promise
     # Optional check of the payload when the request is made (raises ValidationError).
     validator: PayloadValidator | None = None
+    # Optional reach of a checker: the keys (text) of the records they may decide on.
+    object_scope: ObjectScope | None = None
 
 
 _ACTIONS: dict[str, ApprovalAction] = {}
@@ -56,6 +64,7 @@ def register_approval_action(
     permission: str,
     description: str | Promise,
     validator: PayloadValidator | None = None,
+    object_scope: ObjectScope | None = None,
 ) -> ApprovalAction:
     """Declare an action that is applied only after a second person's approval.
 
@@ -73,6 +82,7 @@ def register_approval_action(
         permission=permission,
         description=description,
         validator=validator,
+        object_scope=object_scope,
     )
     _ACTIONS[name] = action
     return action
@@ -102,12 +112,37 @@ def approval_actions_decidable_by(actor: Any) -> list[str]:
     ]
 
 
+def _decidable_condition(actor: Any) -> Q:
+    """Requests ``actor`` holds the permission to decide, on records within their reach."""
+    condition = Q(pk__in=[])
+    for action in approval_actions():
+        if not actor_has_perm(actor, action.permission):
+            continue
+        part = Q(action=action.name)
+        if action.object_scope is not None:
+            part &= Q(object_pk__in=action.object_scope(actor))
+        condition |= part
+    return condition
+
+
+def approval_in_reach(*, actor: Any, approval: PendingApproval) -> bool:
+    """Whether the request's record lies within the actor's reach (always, for an action
+    without ``object_scope``)."""
+    action = approval_action_get(approval.action)
+    if action is None or action.object_scope is None:
+        return True
+    return PendingApproval.objects.filter(
+        pk=approval.pk, object_pk__in=action.object_scope(actor)
+    ).exists()
+
+
 def approval_may_decide(*, actor: Any, approval: PendingApproval) -> bool:
     """Whether ``actor`` may approve or reject this request now (never their own)."""
     return (
         approval.status == PendingApproval.Status.PENDING
         and approval.maker_id != getattr(actor, "pk", None)
         and approval.action in approval_actions_decidable_by(actor)
+        and approval_in_reach(actor=actor, approval=approval)
     )
 
 
@@ -119,9 +154,11 @@ def approval_list(*, actor: Any, status: str | None = None) -> QuerySet[PendingA
     """
     if is_system(actor) or not getattr(actor, "is_authenticated", False):
         return PendingApproval.objects.none()
-    to_decide = Q(
-        status=PendingApproval.Status.PENDING, action__in=approval_actions_decidable_by(actor)
-    ) & ~Q(maker_id=actor.pk)
+    to_decide = (
+        Q(status=PendingApproval.Status.PENDING)
+        & _decidable_condition(actor)
+        & ~Q(maker_id=actor.pk)
+    )
     visible = to_decide | Q(maker_id=actor.pk) | Q(checker_id=actor.pk)
     queryset = PendingApproval.objects.filter(visible).select_related("maker", "checker")
     if status:

@@ -14,7 +14,7 @@ from bankcrm.audit.services import audit_record
 from bankcrm.core.actor import is_system
 from bankcrm.events.services import event_record
 
-from .approvals import approval_action_get, approval_actions_decidable_by
+from .approvals import approval_action_get, approval_actions_decidable_by, approval_in_reach
 from .models.approvals import PendingApproval
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ def approval_approve(*, actor: Any, approval_pk: int, comment: str = "") -> Pend
                 _("You do not have the permission to approve “%(action)s”.")
                 % {"action": registered.description}
             )
+        if not approval_in_reach(actor=actor, approval=approval):
+            raise PermissionDenied(_("This request concerns a record outside your reach."))
         before = _snapshot(approval)
         approval.checker = actor
         approval.decided_at = timezone.now()
@@ -187,6 +189,8 @@ def approval_reject(*, actor: Any, approval_pk: int, reason: str) -> PendingAppr
             raise PermissionDenied(_("You cannot decide on your own request; cancel it instead."))
         if approval.action not in approval_actions_decidable_by(actor):
             raise PermissionDenied(_("You do not have the permission to decide on this request."))
+        if not approval_in_reach(actor=actor, approval=approval):
+            raise PermissionDenied(_("This request concerns a record outside your reach."))
         before = _snapshot(approval)
         approval.status = PendingApproval.Status.REJECTED
         approval.checker = actor
