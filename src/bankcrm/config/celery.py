@@ -34,10 +34,33 @@ app.conf.beat_schedule = {
         "task": "compliance.nightly_kyc",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Customer service SLAs (bankcrm.support.tasks_sla): warnings and breaches of the case
+    # clocks raised once each, breaches escalated to the queue's supervisor. The interval is
+    # BANKCRM_SUPPORT_SLA_SWEEP_SECONDS (settings.SUPPORT_SLA_SWEEP_SECONDS), read from the
+    # environment here like the events sweep, before Django's settings are loaded.
+    "support-sla-sweep": {
+        "task": "support.sla_sweep",
+        "schedule": float(os.environ.get("BANKCRM_SUPPORT_SLA_SWEEP_SECONDS") or 60),
+    },
     # AML monitoring at 03:00, after the day's bookings are loaded: every active scenario in
     # batch over the look-back window, alerts raised or updated (bankcrm.compliance.tasks_aml).
     "compliance-aml-nightly": {
         "task": "compliance.aml_nightly",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Complaints at 06:00: each complaint left unanswered after its statutory deadline is
+    # escalated once to its branch managers and compliance (bankcrm.support.tasks_complaints).
+    "support-complaints-overdue": {
+        "task": "support.complaints_overdue",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
+
+# The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every
+# BANKCRM_SUPPORT_IMAP_POLL_SECONDS, only when BANKCRM_SUPPORT_IMAP_URL names a mailbox (the
+# same variables config/settings.py reads as SUPPORT_IMAP_URL / SUPPORT_IMAP_POLL_SECONDS).
+if os.environ.get("BANKCRM_SUPPORT_IMAP_URL"):
+    app.conf.beat_schedule["support-imap-poll"] = {
+        "task": "support.imap_poll",
+        "schedule": float(os.environ.get("BANKCRM_SUPPORT_IMAP_POLL_SECONDS") or 60),
+    }
