@@ -3,12 +3,14 @@
 Until now a service agent held ``support.*``: that would let one agent approve another's
 redress above the threshold, which a second line (the branch manager) must do. Agents keep
 viewing, opening and changing cases; branch managers keep ``support.*`` (approval, queue
-supervision, the complaints register). Roles the bank has already edited are left alone.
+supervision, the complaints register). Compliance officers, who receive overdue complaints,
+may also export the complaints register. Roles the bank has already edited are left alone.
 """
 
 from django.db import migrations
 
 AGENT_SUPPORT = ["support.view_*", "support.add_*", "support.change_*"]
+REGISTER_EXPORT = "support.export_complaints"
 
 
 def forwards(apps, schema_editor):
@@ -20,6 +22,14 @@ def forwards(apps, schema_editor):
         permissions[index : index + 1] = AGENT_SUPPORT
         agent.permissions = permissions
         agent.save(update_fields=["permissions"])
+    compliance = Role.objects.filter(code="compliance_officer").first()
+    if (
+        compliance is not None
+        and "support.view_*" in compliance.permissions
+        and REGISTER_EXPORT not in compliance.permissions
+    ):
+        compliance.permissions = [*compliance.permissions, REGISTER_EXPORT]
+        compliance.save(update_fields=["permissions"])
 
 
 def backwards(apps, schema_editor):
@@ -29,6 +39,10 @@ def backwards(apps, schema_editor):
         permissions = [p for p in agent.permissions if p not in AGENT_SUPPORT]
         agent.permissions = [*permissions, "support.*"]
         agent.save(update_fields=["permissions"])
+    compliance = Role.objects.filter(code="compliance_officer").first()
+    if compliance is not None and REGISTER_EXPORT in compliance.permissions:
+        compliance.permissions = [p for p in compliance.permissions if p != REGISTER_EXPORT]
+        compliance.save(update_fields=["permissions"])
 
 
 class Migration(migrations.Migration):
