@@ -1253,7 +1253,7 @@ class Migration(migrations.Migration):
                             django.core.validators.MinValueValidator(1),
                             django.core.validators.MaxValueValidator(99),
                         ],
-                        verbose_name="warn at (% of target)",
+                        verbose_name="warn at (percentage of target)",
                     ),
                 ),
                 ("is_active", models.BooleanField(default=True, verbose_name="active")),

@@ -199,7 +199,7 @@ class SlaPolicy(TimeStampedModel):
     )
     # A warning is raised once this share of a target has elapsed.
     warning_percent = models.PositiveSmallIntegerField(
-        _("warn at (% of target)"),
+        _("warn at (percentage of target)"),
         default=80,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
     )
