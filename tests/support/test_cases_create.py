@@ -356,9 +356,9 @@ def test_given_assignee_skips_round_robin(service_bank: Any, make_case: Any) -> 
         )
     ) == {None}
     with pytest.raises(ValidationError) as caught:
-        make_case(assigned_to=service_bank.rm_a)
+        make_case(assigned_to=service_bank.bank.analyst)
     assert caught.value.message_dict == {
-        "assigned_to": [f"{service_bank.rm_a} may not work on service cases."]
+        "assigned_to": [f"{service_bank.bank.analyst} may not work on service cases."]
     }
 
 

@@ -168,6 +168,14 @@ def _compliance_context(actor: Any, party: Party) -> dict[str, Any]:
     return customer_panel_context(actor, party)
 
 
+def _support_context(actor: Any, party: Party) -> dict[str, Any]:
+    """The customer's recent service cases with their SLA state and a "New case" button, for
+    those who may see service cases (the customer service module decides what each sees)."""
+    from bankcrm.support.views_customer import customer_panel_context
+
+    return customer_panel_context(actor, party)
+
+
 def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
     try:
         data = selectors.customer_360(
@@ -206,6 +214,7 @@ def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
         **_personal_data(request, data.party),
         **_lending_context(actor, data.party),
         **_compliance_context(actor, data.party),
+        **_support_context(actor, data.party),
     }
 
 

@@ -180,6 +180,18 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
             models.Index(
                 fields=["is_open", "first_response_due_at"], name="support_case_frdue_idx"
             ),
+            # The agent's workspace: a queue's unassigned open cases, and an agent's open
+            # cases, in resolution due order; its filters are checked in the index.
+            models.Index(
+                fields=["queue", "resolution_due_at", "id", "priority", "state", "channel"],
+                condition=models.Q(is_open=True, assigned_to__isnull=True),
+                name="support_case_unassigned_idx",
+            ),
+            models.Index(
+                fields=["assigned_to", "resolution_due_at", "id", "priority", "state", "channel"],
+                condition=models.Q(is_open=True),
+                name="support_case_mine_idx",
+            ),
         ]
 
     def __str__(self) -> str:
