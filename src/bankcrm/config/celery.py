@@ -54,6 +54,12 @@ app.conf.beat_schedule = {
         "task": "support.complaints_overdue",
         "schedule": crontab(hour=6, minute=0),
     },
+    # Resolved service cases past their type's reopen window are closed at 05:30
+    # (bankcrm.support.tasks_cases).
+    "support-close-resolved": {
+        "task": "support.close_resolved",
+        "schedule": crontab(hour=5, minute=30),
+    },
 }
 
 # The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every

@@ -1438,3 +1438,36 @@ __all__ = [
     "case_update",
     "reopen_refusal",
 ]
+
+
+# --- Housekeeping ----------------------------------------------------------------------------
+
+CLOSING_ACTOR = SystemActor("support.close_resolved")
+
+
+def cases_close_resolved(*, now: dt.datetime | None = None) -> int:
+    """Close, as the system, every resolved case whose reopen window (``reopen_days`` of its
+    type) has passed; returns how many were closed. Each case is its own transaction: a case
+    whose workflow no longer has a ``close`` step from ``resolved`` is left as it is."""
+    now = now or timezone.now()
+    closed = 0
+    for case_type in CaseType.objects.all():
+        cutoff = now - dt.timedelta(days=case_type.reopen_days)
+        due = ServiceCase.objects.filter(
+            case_type=case_type, state=STATE_RESOLVED, resolved_at__lt=cutoff
+        ).values_list("pk", flat=True)
+        for pk in list(due.iterator(chunk_size=1000)):
+            case = ServiceCase.objects.get(pk=pk)
+            try:
+                case_transition(
+                    actor=CLOSING_ACTOR,
+                    case=case,
+                    transition="close",
+                    reason=_("Closed: no reply within %(days)d days of the resolution.")
+                    % {"days": case_type.reopen_days},
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                logger.warning("case %s not closed: %s", case.reference, exc)
+                continue
+            closed += 1
+    return closed
