@@ -79,6 +79,15 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
             "screening hits, monitoring alerts, investigation cases and their reports."
         ),
     ),
+    HelpTopic(
+        "customer-service",
+        _("Customer service: cases, SLAs and complaints"),
+        _(
+            "The service workspace, working a case through its steps, service levels in "
+            "working hours, replies with templates and the knowledge base, and regulated "
+            "complaints with their deadline, redress and register."
+        ),
+    ),
 )
 
 ROLE_TOPICS: tuple[HelpTopic, ...] = tuple(
