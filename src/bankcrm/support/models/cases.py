@@ -52,9 +52,16 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
     """A customer's request, question, complaint, incident or fraud report, from any
     channel, worked in a queue under an SLA."""
 
+    # Foreign keys that lead a composite index below (party, org unit, queue, assignee) or are
+    # rarely searched (opened by, SLA policy and calendar, merged into) have no index of their
+    # own: every index is rewritten when the SLA dues move, and recomputing a hundred thousand
+    # open cases' dues must stay within seconds.
     reference = models.CharField(_("reference"), max_length=24, unique=True)
     case_type = models.ForeignKey(
-        CaseType, verbose_name=_("type"), on_delete=models.PROTECT, related_name="cases"
+        CaseType,
+        verbose_name=_("type"),
+        on_delete=models.PROTECT,
+        related_name="cases",
     )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     priority = models.PositiveSmallIntegerField(
@@ -70,6 +77,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="service_cases",
+        db_index=False,
     )
     # Segment of the customer when the case was opened (SLA policy and reports).
     segment = models.CharField(_("segment"), max_length=20, blank=True)
@@ -82,10 +90,18 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
     language = models.CharField(_("language"), max_length=8, default="zh-hans")
     # The customer's org unit when known, else the queue's: the case's data scope.
     org_unit = models.ForeignKey(
-        "access.OrgUnit", verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="+"
+        "access.OrgUnit",
+        verbose_name=_("org unit"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     queue = models.ForeignKey(
-        Queue, verbose_name=_("queue"), on_delete=models.PROTECT, related_name="cases"
+        Queue,
+        verbose_name=_("queue"),
+        on_delete=models.PROTECT,
+        related_name="cases",
+        db_index=False,
     )
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -94,6 +110,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_service_cases",
+        db_index=False,
     )
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -102,6 +119,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     received_at = models.DateTimeField(_("received"), db_index=True)
 
@@ -114,6 +132,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     sla_calendar = models.ForeignKey(
         "core.BusinessCalendar",
@@ -122,6 +141,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     first_response_target_minutes = models.PositiveIntegerField(null=True, blank=True)
     resolution_target_minutes = models.PositiveIntegerField(null=True, blank=True)
@@ -149,6 +169,7 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="merged_cases",
+        db_index=False,
     )
     # True from opening until resolved/closed/merged: the queue pages' and SLA jobs' filter.
     is_open = models.BooleanField(_("open"), default=True)
