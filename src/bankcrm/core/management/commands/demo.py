@@ -37,6 +37,8 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.integrations.demo_risk.seed_risk",
     "bankcrm.integrations.demo_lending.seed_lending",
     "bankcrm.integrations.demo_risk.seed_risk_monitoring",
+    # The service desk: queues, agents, knowledge base, cases with their conversations.
+    "bankcrm.integrations.demo_support.seed_support",
     # Last: its monitoring runs over every booking the seeders before it made.
     "bankcrm.integrations.demo_compliance.seed_compliance",
 ]
