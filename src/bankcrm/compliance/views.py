@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bankcrm.core.workflow import (
     workflow_available_transitions,
-    workflow_history,
+    workflow_history_rows,
     workflow_state_get,
 )
 
@@ -457,21 +457,7 @@ def _transition_buttons(
 
 def _history_rows(request: HttpRequest, subject: Any) -> list[dict[str, Any]]:
     """The item's workflow steps, oldest first, with the states' names."""
-    from bankcrm.core.models.workflow import WorkflowState
-
-    names = dict(
-        WorkflowState.objects.filter(definition_id=subject.workflow_id).values_list("code", "name")
-    )
-    return [
-        {
-            "at": log.at,
-            "from_state": names.get(log.from_state, log.from_state),
-            "to_state": names.get(log.to_state, log.to_state),
-            "actor": log.actor,
-            "reason": log.reason,
-        }
-        for log in workflow_history(actor=request.user, subject=subject)[:50]
-    ]
+    return workflow_history_rows(actor=request.user, subject=subject)
 
 
 def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:

@@ -628,6 +628,27 @@ def workflow_history(*, actor: Any, subject: models.Model) -> QuerySet[WorkflowT
     ).order_by("at", "pk")
 
 
+def workflow_history_rows(
+    *, actor: Any, subject: models.Model, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The item's latest ``limit`` steps for a page, oldest first, states by their names."""
+    names = dict(
+        WorkflowState.objects.filter(
+            definition_id=getattr(subject, "workflow_id", None)
+        ).values_list("code", "name")
+    )
+    return [
+        {
+            "at": log.at,
+            "from_state": names.get(log.from_state, log.from_state),
+            "to_state": names.get(log.to_state, log.to_state),
+            "actor": log.actor,
+            "reason": log.reason,
+        }
+        for log in workflow_history(actor=actor, subject=subject)[:limit]
+    ]
+
+
 # --- Service levels ------------------------------------------------------------------------
 
 _HOURS = Decimal("0.01")

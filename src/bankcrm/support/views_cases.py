@@ -36,7 +36,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bankcrm.core.masking import mask
 from bankcrm.core.workflow import (
     workflow_available_transitions,
-    workflow_history,
+    workflow_history_rows,
     workflow_state_get,
 )
 
@@ -353,21 +353,7 @@ def _transition_buttons(request: HttpRequest, case: ServiceCase) -> list[dict[st
 
 
 def _history_rows(request: HttpRequest, case: ServiceCase) -> list[dict[str, Any]]:
-    from bankcrm.core.models.workflow import WorkflowState
-
-    names = dict(
-        WorkflowState.objects.filter(definition_id=case.workflow_id).values_list("code", "name")
-    )
-    return [
-        {
-            "at": log.at,
-            "from_state": names.get(log.from_state, log.from_state),
-            "to_state": names.get(log.to_state, log.to_state),
-            "actor": log.actor,
-            "reason": log.reason,
-        }
-        for log in workflow_history(actor=request.user, subject=case)[:50]
-    ]
+    return workflow_history_rows(actor=request.user, subject=case)
 
 
 def _address(value: str) -> str:
