@@ -11,7 +11,12 @@ from django.utils.translation import gettext_lazy as _
 
 from bankcrm.access.querysets import RestrictedManager
 from bankcrm.core.crypto import BlindIndexField, EncryptedTextField
-from bankcrm.core.models import TimeStampedModel, UUIDModel, WorkflowSubjectMixin
+from bankcrm.core.models import (
+    TimeStampedModel,
+    UUIDModel,
+    WorkflowDefinition,
+    WorkflowSubjectMixin,
+)
 from bankcrm.customers.models import party_data_key_scope
 
 from .setup import CaseType, Channel, Priority, Queue, SlaPolicy
@@ -55,13 +60,28 @@ class ServiceCase(CaseKeyMixin, WorkflowSubjectMixin, UUIDModel):
     # Foreign keys that lead a composite index below (party, org unit, queue, assignee) or are
     # rarely searched (opened by, SLA policy and calendar, merged into) have no index of their
     # own: every index is rewritten when the SLA dues move, and recomputing a hundred thousand
-    # open cases' dues must stay within seconds.
+    # open cases' dues must stay within seconds. For the same reason the type and the
+    # workflow, and the base classes' created_at and state_due_at, have none: no page or
+    # job looks cases up by them (deleting a type or workflow is a rare administrator's
+    # act that may read the table once).
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    workflow = models.ForeignKey(
+        WorkflowDefinition,
+        verbose_name=_("workflow"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    state_due_at = models.DateTimeField(_("due"), null=True, blank=True)
     reference = models.CharField(_("reference"), max_length=24, unique=True)
     case_type = models.ForeignKey(
         CaseType,
         verbose_name=_("type"),
         on_delete=models.PROTECT,
         related_name="cases",
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     priority = models.PositiveSmallIntegerField(
