@@ -11,10 +11,7 @@ Every read goes through the case selectors, every change through one service.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,7 +19,7 @@ from typing import Any, TypeVar
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -51,10 +48,9 @@ VIEW_QUEUE = "support.view_queue"
 CHANGE_QUEUE = "support.change_queue"
 ADD_QUEUE = "support.add_queue"
 
-PAGE_SIZE = 50
-# Rows of each workspace list on first load ("More" brings the next ones): the page shows
-# two lists, and rendering their rows is most of its time (at 50 + 50 rows the page took
-# about 115 ms at 1,000,000 cases, 80 ms at 25 + 25; bench/service.py).
+# Rows of each workspace list per load ("More" brings the next ones): the page shows two
+# lists, and rendering their rows is most of its time (bench/service.py at 1,000,000 cases:
+# 89–112 ms median with 50 + 50 rows, 66 ms with 25 + 25).
 WORKSPACE_PAGE_SIZE = 25
 # The case states in which a case is closed for good (never in the workspace).
 FINISHED_STATES = frozenset({"resolved", "closed"})
@@ -386,61 +382,6 @@ class KeysetPage:
 
     items: list[ServiceCase]
     next_cursor: str | None
-
-
-def _encode(value: dt.datetime | None, pk: Any) -> str:
-    raw = f"{value.isoformat() if value else '-'}|{pk}".encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[dt.datetime | None, uuid.UUID] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        value, pk = raw.split("|")
-        moment = None if value == "-" else dt.datetime.fromisoformat(value)
-        if moment is not None and timezone.is_naive(moment):
-            return None
-        return moment, uuid.UUID(pk)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-
-
-def keyset_page(
-    queryset: QuerySet[ServiceCase],
-    *,
-    order: str,
-    descending: bool = False,
-    cursor: str | None = None,
-    limit: int = PAGE_SIZE,
-) -> KeysetPage:
-    """Cases ordered by ``order`` (a nullable moment; empty values last) then key, from
-    after ``cursor``. A cursor that does not decode starts from the first page."""
-    ordering: list[Any] = (
-        [F(order).desc(nulls_last=True), "-pk"]
-        if descending
-        else [F(order).asc(nulls_last=True), "pk"]
-    )
-    queryset = queryset.order_by(*ordering)
-    position = _decode(cursor) if cursor else None
-    if position is not None:
-        value, pk = position
-        after = Q(pk__lt=pk) if descending else Q(pk__gt=pk)
-        if value is None:
-            queryset = queryset.filter(Q(**{f"{order}__isnull": True}) & after)
-        else:
-            beyond = f"{order}__lt" if descending else f"{order}__gt"
-            queryset = queryset.filter(
-                Q(**{beyond: value})
-                | (Q(**{order: value}) & after)
-                | Q(**{f"{order}__isnull": True})
-            )
-    items = list(queryset[: limit + 1])
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        last = items[-1]
-        next_cursor = _encode(getattr(last, order), last.pk)
-    return KeysetPage(items=items, next_cursor=next_cursor)
 
 
 # --- Choices shared by the pages -------------------------------------------------------------
