@@ -20,33 +20,18 @@ from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from bankcrm.access.permissions import actor_has_perm, actor_perm_scope
-from bankcrm.core.actor import is_system
 
-from .models import Complaint, ComplaintCode, ComplaintDeadlineRule, Queue, ServiceCase
+from .models import Complaint, ComplaintCode, ComplaintDeadlineRule, ServiceCase
 
 EXPORT_PERMISSION = "support.export_complaints"
 APPROVE_PERMISSION = "support.approve_redress"
 
 
-def _case_visibility_rule(actor: Any, action: str) -> QuerySet[ServiceCase]:
-    """The module's case visibility rule (see ``selectors_cases.case_visible``)."""
-    restricted = ServiceCase.objects.restrict(actor, action)
-    if is_system(actor) or getattr(actor, "pk", None) is None:
-        return restricted
-    if not actor_has_perm(actor, f"support.{action}_servicecase"):
-        return restricted
-    queues = Queue.objects.filter(Q(members__user=actor) | Q(supervisor=actor)).values("pk")
-    return ServiceCase.objects.filter(Q(pk__in=restricted.values("pk")) | Q(queue_id__in=queues))
-
-
 def case_visible_to(actor: Any, action: str = "view") -> QuerySet[ServiceCase]:
-    """Cases ``actor`` may see (``action="view"``) or change (``"change"``)."""
-    try:
-        from .selectors_cases import case_visible
-    except ImportError:
-        # The cases selectors own the rule; until they are installed the same rule is
-        # applied here, so complaints never widen what a person sees.
-        return _case_visibility_rule(actor, action)
+    """Cases ``actor`` may see (``action="view"``) or change (``"change"``): the module's one
+    visibility rule, ``selectors_cases.case_visible``."""
+    from .selectors_cases import case_visible
+
     return case_visible(actor=actor, action=action)
 
 
