@@ -8,6 +8,8 @@ import factory
 from django.utils import timezone
 
 from bankcrm.customers.models import (
+    Consent,
+    ConsentPurpose,
     ContactPoint,
     Household,
     Identifier,
@@ -120,6 +122,22 @@ class ContactPointFactory(factory.django.DjangoModelFactory):
     kind = ContactPoint.Kind.PHONE
     value = factory.Sequence(lambda n: f"+86138{n:08d}")
     is_primary = False
+
+
+class ConsentFactory(factory.django.DjangoModelFactory):
+    """A granted consent; give ``contact_point`` for the channel purposes (its party is used)."""
+
+    class Meta:
+        model = Consent
+
+    party = factory.LazyAttribute(
+        lambda o: o.contact_point.party if o.contact_point is not None else PartyFactory()
+    )
+    purpose = ConsentPurpose.EMAIL_MARKETING
+    contact_point = None
+    status = Consent.Status.GRANTED
+    source = "branch"
+    granted_at = factory.LazyFunction(timezone.now)
 
 
 class RelationshipFactory(factory.django.DjangoModelFactory):

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "bankcrm.risk",
     "bankcrm.compliance",
     "bankcrm.support",
+    "bankcrm.marketing",
     "bankcrm.integrations",
     "bankcrm.web",
 ]

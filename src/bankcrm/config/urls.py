@@ -14,6 +14,9 @@ urlpatterns = [
     path("compliance/", include("bankcrm.compliance.urls")),
     path("support/", include("bankcrm.support.urls")),
     path("contact/", include("bankcrm.support.urls_public")),
+    path("marketing/", include("bankcrm.marketing.urls")),
+    path("m/", include("bankcrm.marketing.urls_public")),
+    path("preferences/", include("bankcrm.customers.urls_preferences")),
     path("api/v1/", include("bankcrm.config.api_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -727,3 +727,9 @@ def task_complete(request: HttpRequest, pk: int) -> Any:
 def task_cancel(request: HttpRequest, pk: int) -> Any:
     actor = _actor(request)
     return task_out(services.task_cancel(actor=actor, task=selectors.task_get(actor=actor, pk=pk)))
+
+
+# Consents have their own router (bankcrm.customers.api_consent).
+from . import api_consent  # noqa: E402
+
+router.add_router("", api_consent.router)

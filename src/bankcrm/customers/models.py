@@ -159,6 +159,10 @@ class Party(UUIDModel, CustomFieldsMixin):
     # its toneless pinyin (syllables spaced, then run together) for prefix search.
     search_name = models.CharField(max_length=300, db_index=True, editable=False, default="")
     search_pinyin = models.CharField(max_length=600, db_index=True, editable=False, default="")
+    # The customer asked not to be contacted for marketing at all, whatever their consents.
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    # Set when the bank learns of a person's death: no marketing, no offers.
+    deceased_on = models.DateField(_("deceased on"), null=True, blank=True)
     data_key = DataKeyField()
 
     scope_unit_field = "owning_unit"
@@ -617,3 +621,200 @@ class Task(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ConsentPurpose(models.TextChoices):
+    """What a customer may agree to: marketing through one channel, profiling, sharing."""
+
+    EMAIL_MARKETING = "email_marketing", _("Marketing by e-mail")
+    SMS_MARKETING = "sms_marketing", _("Marketing by SMS")
+    PHONE_MARKETING = "phone_marketing", _("Marketing by phone call")
+    PROFILING = "profiling", _("Profiling and personalised offers")
+    THIRD_PARTY_SHARING = "third_party_sharing", _("Sharing with third parties")
+
+
+# The kind of contact point each channel purpose is given for; the others are per customer.
+CONSENT_PURPOSE_CONTACT_KIND = {
+    ConsentPurpose.EMAIL_MARKETING: "email",
+    ConsentPurpose.SMS_MARKETING: "phone",
+    ConsentPurpose.PHONE_MARKETING: "phone",
+}
+
+
+class LawfulBasis(models.TextChoices):
+    """The legal ground of a processing purpose (PIPL art. 13, GDPR art. 6)."""
+
+    CONSENT = "consent", _("Consent")
+    CONTRACT = "contract", _("Performance of a contract")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
+
+
+class ConsentSource(models.TextChoices):
+    """Where a consent was given or withdrawn."""
+
+    BRANCH = "branch", _("In branch")
+    ONLINE_BANKING = "online_banking", _("Online banking")
+    MOBILE_APP = "mobile_app", _("Mobile app")
+    CONTACT_CENTRE = "contact_centre", _("Contact centre")
+    PREFERENCE_PAGE = "preference_page", _("Preference page")
+    UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link")
+    PAPER_FORM = "paper_form", _("Paper form")
+    IMPORT = "import", _("Import")
+
+
+class ConsentText(TimeStampedModel):
+    """One published version of the wording a customer agrees to for a purpose (both
+    languages): a consent names the version it was given on."""
+
+    purpose = models.CharField(_("purpose"), max_length=30, choices=ConsentPurpose.choices)
+    version = models.PositiveIntegerField(_("version"))
+    text_en = models.TextField(_("text (English)"))
+    text_zh = models.TextField(_("text (Chinese)"))
+    effective_from = models.DateTimeField(_("in force from"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
+        ordering = ["purpose", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "version"], name="consenttext_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} v{self.version}"
+
+    def text_for(self, language: str | None) -> str:
+        if language and language.lower().startswith("zh"):
+            return self.text_zh
+        return self.text_en
+
+
+class Consent(PartyOwnedMixin, TimeStampedModel):
+    """A customer's current choice for one purpose, on one contact point for the channel
+    purposes (e-mail, SMS, phone) or for the customer as a whole (profiling, sharing)."""
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", _("Granted")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        REFUSED = "refused", _("Refused")
+
+    party = models.ForeignKey(
+        Party, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="consents"
+    )
+    purpose = models.CharField(_("purpose"), max_length=30, choices=ConsentPurpose.choices)
+    contact_point = models.ForeignKey(
+        ContactPoint,
+        verbose_name=_("contact point"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="consents",
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    lawful_basis = models.CharField(
+        _("lawful basis"), max_length=20, choices=LawfulBasis.choices, default=LawfulBasis.CONSENT
+    )
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    text = models.ForeignKey(
+        ConsentText,
+        verbose_name=_("text agreed to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="consents",
+    )
+    granted_at = models.DateTimeField(_("granted at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        ordering = ["party", "purpose", "created_at"]
+        indexes = [
+            # Suppression asks "which contact points of this purpose are granted" in bulk.
+            models.Index(fields=["purpose", "status", "contact_point"], name="consent_purpose_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["party", "purpose", "contact_point"],
+                condition=Q(contact_point__isnull=False),
+                name="consent_one_per_contact_point",
+            ),
+            models.UniqueConstraint(
+                fields=["party", "purpose"],
+                condition=Q(contact_point__isnull=True),
+                name="consent_one_per_party_purpose",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["granted", "withdrawn", "refused"]),
+                name="consent_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {self.get_status_display()}"
+
+    @property
+    def is_granted(self) -> bool:
+        return self.status == self.Status.GRANTED
+
+
+class ConsentEvent(PartyOwnedMixin, models.Model):
+    """One change of a consent as it happened (append-only): the proof of what the customer
+    agreed to, when, where, and on which wording."""
+
+    id = models.BigAutoField(primary_key=True)
+    consent = models.ForeignKey(
+        Consent, verbose_name=_("consent"), on_delete=models.CASCADE, related_name="events"
+    )
+    party = models.ForeignKey(
+        Party, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="consent_events"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Consent.Status.choices)
+    lawful_basis = models.CharField(_("lawful basis"), max_length=20, choices=LawfulBasis.choices)
+    source = models.CharField(_("source"), max_length=20, choices=ConsentSource.choices)
+    text = models.ForeignKey(
+        ConsentText,
+        verbose_name=_("text agreed to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    occurred_at = models.DateTimeField(_("when"))
+    # Who recorded it: a member of staff's name, "customer" or a system job's label.
+    recorded_by_label = models.CharField(_("recorded by"), max_length=150)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        ordering = ["consent", "occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.consent_id} {self.status} {self.occurred_at:%Y-%m-%d}"

@@ -176,6 +176,22 @@ def _support_context(actor: Any, party: Party) -> dict[str, Any]:
     return customer_panel_context(actor, party)
 
 
+def _consent_context(actor: Any, party: Party) -> dict[str, Any]:
+    """The customer's consents per contact point and purpose, do-not-contact and the
+    preference link, for those who may see consents (bankcrm.customers.views_consent)."""
+    from .views_consent import consent_panel_context
+
+    return consent_panel_context(actor, party)
+
+
+def _marketing_context(actor: Any, party: Party) -> dict[str, Any]:
+    """The in-branch campaign banners and the next best offers for this customer, for those
+    who may see them (the marketing module decides what each sees)."""
+    from bankcrm.marketing.views_customer import customer_panel_context
+
+    return customer_panel_context(actor, party)
+
+
 def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
     try:
         data = selectors.customer_360(
@@ -215,6 +231,8 @@ def _detail_context(request: HttpRequest, pk: Any) -> dict[str, Any]:
         **_lending_context(actor, data.party),
         **_compliance_context(actor, data.party),
         **_support_context(actor, data.party),
+        **_consent_context(actor, data.party),
+        **_marketing_context(actor, data.party),
     }
 
 

@@ -1,0 +1,1 @@
+"""Maker-checker of a campaign's launch (``marketing.campaign_launch``)."""

@@ -1,0 +1,1 @@
+"""The marketing section of the navigation."""
