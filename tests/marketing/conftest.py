@@ -6,7 +6,7 @@ Fixture names are stable (every marketing test module may use them):
 * ``bank`` — the two-branch bank of ``tests/customers/conftest.py`` (customers
   ``customer_a`` 王小明 in branch A, ``customer_b`` 李大伟 in branch B, RMs, ``manager_a``);
 * ``marketing_bank`` — :class:`MarketingBank`: that bank plus marketers and products;
-* ``reachable_customer(bank, unit, name, consents=("email_marketing",))`` — a plain function:
+* ``reachable_customer(marketing_bank, unit, name, consents=("email_marketing",))`` (a function):
   an active person in ``unit`` with a primary e-mail and phone and the given consents granted.
 """
 
@@ -52,7 +52,7 @@ def _user(username: str, unit: Any, role: str) -> Any:
 
 
 def reachable_customer(
-    bank: Any,
+    marketing: Any,
     unit: Any,
     name: str,
     consents: Iterable[str] = ("email_marketing",),

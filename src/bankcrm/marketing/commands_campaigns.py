@@ -1,4 +1,4 @@
-"""Actions of ``bankcrm marketing`` about campaigns (see bankcrm.marketing.management.commands.marketing)."""
+"""Actions of ``bankcrm marketing`` (see the command module bankcrm...commands.marketing)."""
 
 from __future__ import annotations
 
