@@ -383,4 +383,27 @@ SUPPORT_SURVEY_DAYS = env_int("SUPPORT_SURVEY_DAYS", 14)
 SUPPORT_REDRESS_APPROVAL_THRESHOLD = env("SUPPORT_REDRESS_APPROVAL_THRESHOLD", "1000") or "1000"
 # How often the SLA sweep raises warnings and breaches (seconds).
 SUPPORT_SLA_SWEEP_SECONDS = env_int("SUPPORT_SLA_SWEEP_SECONDS", 60)
+
+# --- Marketing (docs/marketing.md, "Settings") -----------------------------------------------
+
+# The From of campaign e-mail (sent through EMAIL_URL, like all the bank's e-mail).
+MARKETING_EMAIL_FROM = env("MARKETING_EMAIL_FROM", "offers@bankcrm.localhost") or ""
+# The SMS gateway adapter (a dotted path); the default writes each SMS as a JSON line in
+# MARKETING_SMS_DIR, for installations without a gateway and for tests.
+MARKETING_SMS_BACKEND = (
+    env("MARKETING_SMS_BACKEND", "bankcrm.marketing.channels.sms.FileSmsBackend") or ""
+)
+MARKETING_SMS_DIR = env("MARKETING_SMS_DIR", str(VAR_DIR / "sms")) or ""
+# Contact limit across campaigns: at most this many messages (e-mail, SMS, calls) to one
+# customer within MARKETING_FREQUENCY_DAYS days.
+MARKETING_FREQUENCY_CAP = env_int("MARKETING_FREQUENCY_CAP", 3)
+MARKETING_FREQUENCY_DAYS = env_int("MARKETING_FREQUENCY_DAYS", 30)
+# Tracking and unsubscribe links in campaign messages stay valid this many days.
+MARKETING_LINK_DAYS = env_int("MARKETING_LINK_DAYS", 90)
+# A customer's preference page link stays valid this many days.
+MARKETING_PREFERENCE_LINK_DAYS = env_int("MARKETING_PREFERENCE_LINK_DAYS", 30)
+# Messages the sender claims per batch.
+MARKETING_SEND_BATCH = env_int("MARKETING_SEND_BATCH", 500)
+# A dismissed next best offer is not shown again to that customer for this many days.
+MARKETING_NBO_DISMISS_DAYS = env_int("MARKETING_NBO_DISMISS_DAYS", 90)
 PORT = env_int("PORT", 8000)

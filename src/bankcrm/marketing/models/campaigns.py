@@ -67,7 +67,7 @@ class Campaign(TimeStampedModel):
         on_delete=models.PROTECT,
         related_name="campaigns",
     )
-    # A list of Channel values, in the order tried for each customer.
+    # A list of Channel values; each reaches every treatment customer it may (consent).
     channels = models.JSONField(_("channels"), default=list)
     owning_unit = models.ForeignKey(
         "access.OrgUnit",
