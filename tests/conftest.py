@@ -6,6 +6,12 @@ import os
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
+
+# Examples are timed on shared, busy machines: a slow example is not a failure. Each test's
+# own max_examples still bounds the run.
+hypothesis_settings.register_profile("bankcrm", deadline=None)
+hypothesis_settings.load_profile("bankcrm")
 
 
 def pytest_collection_modifyitems(config, items):
