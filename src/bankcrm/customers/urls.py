@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_consent
 
 app_name = "customers"
 urlpatterns = [
@@ -10,4 +10,7 @@ urlpatterns = [
     path("<uuid:pk>/edit/", views.edit, name="edit"),
     path("<uuid:pk>/interactions/", views.interactions, name="interactions"),
     path("<uuid:pk>/unmask/", views.unmask, name="unmask"),
+    path("<uuid:pk>/consents/", views_consent.consents, name="consents"),
+    path("<uuid:pk>/consents/flags/", views_consent.consent_flags, name="consent_flags"),
+    path("<uuid:pk>/consents/link/", views_consent.consent_link, name="consent_link"),
 ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views_preferences
 
 app_name = "preferences"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("<str:token>/", views_preferences.preference_page, name="page"),
+]
