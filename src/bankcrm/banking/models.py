@@ -246,6 +246,18 @@ class Transaction(models.Model):
         ordering = ["-booking_date", "-id"]
         indexes = [
             models.Index(fields=["account", "booking_date", "id"], name="txn_account_date_idx"),
+            # Segment rules read a window of one type or channel across all accounts; the
+            # included columns let PostgreSQL answer from the index alone.
+            models.Index(
+                fields=["kind", "booking_date"],
+                include=["account_id", "amount", "direction"],
+                name="txn_kind_date_idx",
+            ),
+            models.Index(
+                fields=["channel", "booking_date"],
+                include=["account_id"],
+                name="txn_channel_date_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "source_id"], name="txn_source_unique"),
