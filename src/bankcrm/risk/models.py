@@ -32,6 +32,8 @@ class Purpose(models.TextChoices):
 class Method(models.TextChoices):
     SCORECARD = "scorecard", _("WoE scorecard (logistic regression)")
     GBM = "gbm", _("Gradient boosting (LightGBM)")
+    # Propensity models only (bankcrm.marketing.propensity): scored by its own engine.
+    LOGISTIC = "logistic", _("Logistic regression (one-hot, standardised, calibrated)")
 
 
 class ModelVersion(TimeStampedModel):
