@@ -60,6 +60,32 @@ app.conf.beat_schedule = {
         "task": "support.close_resolved",
         "schedule": crontab(hour=5, minute=30),
     },
+    # Campaign sending (bankcrm.marketing.tasks_sending): every 5 minutes, restarts the sender
+    # of a running campaign left with queued messages and no batch for 10 minutes (its chain
+    # of tasks lost to a killed worker or a restarted broker).
+    "marketing-send-pending": {
+        "task": "marketing.campaigns_send_pending",
+        "schedule": 300.0,
+    },
+    # Approved campaigns whose start time has come are launched (audience drawn, messages
+    # queued, sending started) within a minute (bankcrm.marketing.tasks_campaigns).
+    "marketing-campaigns-start-due": {
+        "task": "marketing.campaigns_start_due",
+        "schedule": 60.0,
+    },
+    # Dynamic segments are re-evaluated when their own refresh_hours have passed; the hourly
+    # sweep picks the due ones (bankcrm.marketing.tasks_segments).
+    "marketing-segments-refresh": {
+        "task": "marketing.segments_refresh",
+        "schedule": crontab(minute=15),
+    },
+    # Campaign conversions at 04:30, after the night's account load and the AML run: accounts
+    # opened by targets within their windows; campaigns past their window are completed
+    # (bankcrm.marketing.tasks_conversions).
+    "marketing-conversions": {
+        "task": "marketing.conversions_detect",
+        "schedule": crontab(hour=4, minute=30),
+    },
 }
 
 # The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every

@@ -168,6 +168,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": env("TEST_SQLITE_NAME") or None}
 else:
     _db.setdefault("OPTIONS", {})
+    if _db["ENGINE"].endswith("postgresql"):
+        # PostgreSQL's JIT compiles large plans (segment rules, reports) for longer than they
+        # run: with it on, a million-customer segment took 3x as long (docs/performance.md).
+        # A DATABASE_URL that sets ?options=... keeps its own.
+        _db["OPTIONS"].setdefault("options", "-c jit=off")
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -18,6 +18,9 @@ ACTION_MODULES = (
     "bankcrm.marketing.commands_segments",
     "bankcrm.marketing.commands_campaigns",
     "bankcrm.marketing.commands_propensity",
+    "bankcrm.marketing.commands_conversions",
+    "bankcrm.marketing.commands_scoring",
+    "bankcrm.marketing.commands_sending",
 )
 
 
