@@ -138,7 +138,12 @@ def messages_sent_recently(party: Party, *, now: dt.datetime | None = None) -> i
     """Campaign messages sent to the customer within the contact-limit period."""
     now = now or timezone.now()
     since = now - dt.timedelta(days=settings.MARKETING_FREQUENCY_DAYS)
-    return CampaignMessage.objects.filter(party=party, sent_at__gte=since).count()
+    # Banners do not count: like the sender's limit, only messages that reach out do.
+    return (
+        CampaignMessage.objects.filter(party=party, sent_at__gte=since)
+        .exclude(channel="banner")
+        .count()
+    )
 
 
 def recently_decided_offer_ids(party: Party, *, now: dt.datetime | None = None) -> set[int]:
@@ -172,7 +177,8 @@ def blocked_reason(party: Party, *, now: dt.datetime | None = None) -> str:
         return "do_not_contact"
     if not profiling_consent_granted(party):
         return "no_profiling_consent"
-    if messages_sent_recently(party, now=now) >= settings.MARKETING_FREQUENCY_CAP:
+    cap = int(settings.MARKETING_FREQUENCY_CAP)
+    if cap > 0 and messages_sent_recently(party, now=now) >= cap:
         return "frequency_cap"
     return ""
 
