@@ -88,6 +88,15 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
             "complaints with their deadline, redress and register."
         ),
     ),
+    HelpTopic(
+        "marketing",
+        _("Marketing: consent, segments and campaigns"),
+        _(
+            "Recording consent and do-not-contact, building customer segments, running a "
+            "campaign through approval to launch, reading its uplift against the control "
+            "group, and next best offers on the customer page."
+        ),
+    ),
 )
 
 ROLE_TOPICS: tuple[HelpTopic, ...] = tuple(
