@@ -166,7 +166,9 @@ def test_demo_marketing(marketing_env, django_capture_on_commit_callbacks) -> No
     rm = User.objects.get(username="rm.zhang")
     shown = [
         selectors_offers.next_best_offers(actor=rm, party=party)
-        for party in Party.objects.filter(portfolio__manager=rm).order_by("source_id")[:20]
+        for party in Party.objects.filter(portfolio__manager=rm, kind="person").order_by(
+            "source_id"
+        )[:20]
     ]
     assert any(shown)
 

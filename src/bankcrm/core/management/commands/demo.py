@@ -39,6 +39,8 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.integrations.demo_risk.seed_risk_monitoring",
     # The service desk: queues, agents, knowledge base, cases with their conversations.
     "bankcrm.integrations.demo_support.seed_support",
+    # Marketing: consents, offers, segments, a propensity model, campaigns and their results.
+    "bankcrm.integrations.demo_marketing.seed_marketing",
     # Last: its monitoring runs over every booking the seeders before it made.
     "bankcrm.integrations.demo_compliance.seed_compliance",
 ]
@@ -82,6 +84,8 @@ DEMO_STAFF: list[DemoUser] = [
     DemoUser("co.chen", "Jing", "Chen", Role.Code.COMPLIANCE_OFFICER, "HO"),
     DemoUser("sa.liu", "Yang", "Liu", Role.Code.SERVICE_AGENT, "SH-PD"),
     DemoUser("mm.huang", "Min", "Huang", Role.Code.MARKETING_MANAGER, "HO"),
+    # The second marketing manager approves the first one's campaigns (maker-checker).
+    DemoUser("mm.xie", "Lan", "Xie", Role.Code.MARKETING_MANAGER, "HO"),
     DemoUser("au.zhou", "Qiang", "Zhou", Role.Code.AUDITOR, "HO"),
 ]
 
