@@ -392,7 +392,9 @@ def feature_map_clean(mapping: Any, *, features: Sequence[str]) -> dict[str, str
 # --- Registering and training -----------------------------------------------------------------
 
 
-def _clean_name(name: Any) -> str:
+def model_name_clean(name: Any) -> str:
+    """A model name as the registry accepts it (credit and propensity models alike);
+    ValidationError naming ``name``."""
     if not isinstance(name, str) or not name.strip():
         raise _error("name", _("Name the model."), "required")
     name = name.strip()
@@ -593,7 +595,7 @@ def model_register(
     (HTML and PDF). The developer is the actor when a person, none for a system job.
     """
     _require_perm(actor, TRAIN_PERMISSION)
-    name = _clean_name(name)
+    name = model_name_clean(name)
     purpose = _clean_purpose(purpose)
     version = _prepared_version(
         actor=actor,
@@ -761,7 +763,7 @@ def model_train(
             "invalid_choice",
         )
     purpose = _clean_purpose(purpose)
-    name = _clean_name(name) if name else _clean_name(default_model_name(source.name))
+    name = model_name_clean(name) if name else model_name_clean(default_model_name(source.name))
     if not isinstance(target, str) or not target.strip():
         raise _error("target", _("Name the column holding the outcome."), "required")
     bad_values = _clean_columns(bad)

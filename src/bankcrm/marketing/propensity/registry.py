@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,14 +25,13 @@ from bankcrm.audit.services import audit_record, audit_snapshot
 from bankcrm.core.actor import is_system
 from bankcrm.events.services import event_record
 from bankcrm.risk.models import ModelVersion, Purpose
+from bankcrm.risk.services import model_name_clean
 
 from .training import TrainedPropensity
 
 logger = logging.getLogger(__name__)
 
 TRAIN_PERMISSION = "risk.train_modelversion"
-MAX_NAME_LENGTH = 60
-_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$")
 _SUMMARY_KEYS = (
     "auc_cv_mean",
     "auc_cv_std",
@@ -51,23 +49,9 @@ def _error(field: str, message: str, code: str = "invalid") -> ValidationError:
 
 
 def clean_name(name: Any) -> str:
-    """The model name as the registry accepts it; ValidationError naming ``name``."""
-    if not isinstance(name, str) or not name.strip():
-        raise _error("name", _("Name the model."), "required")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise _error(
-            "name",
-            _("A model name has at most %(max)s characters.") % {"max": MAX_NAME_LENGTH},
-            "too_long",
-        )
-    if not _NAME.fullmatch(name):
-        raise _error(
-            "name",
-            _("Use letters, digits, hyphens and underscores only, e.g. “deposit-propensity”."),
-            "invalid_format",
-        )
-    return name
+    """The model name as the registry accepts it (the credit models' rule); ValidationError
+    naming ``name``."""
+    return model_name_clean(name)
 
 
 def _json_ready(value: Any) -> Any:
