@@ -12,11 +12,14 @@ Fixture names are stable (every marketing test module may use them):
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
+from django.db.migrations import RunPython
 
 from bankcrm.access.models import Role
 from bankcrm.banking.models import Product
@@ -75,8 +78,31 @@ def reachable_customer(
     return person
 
 
+# The roles and their permissions, as the access migrations seed them. A transactional test
+# (live server, PostgreSQL locking) runs on a database flushed by the one before it, seeds
+# included: the marketing fixtures put them back first (the seeds only add what is missing).
+ACCESS_SEEDS = (
+    "bankcrm.access.migrations.0003_seed_bank_roles",
+    "bankcrm.access.migrations.0004_lending_role_permissions",
+    "bankcrm.access.migrations.0005_model_risk_role",
+    "bankcrm.access.migrations.0006_compliance_permissions",
+    "bankcrm.access.migrations.0007_support_permissions",
+    "bankcrm.access.migrations.0008_marketing_permissions",
+)
+
+
 @pytest.fixture
-def marketing_bank(bank: Bank) -> MarketingBank:  # noqa: F811
+def access_seeds(db: Any) -> None:
+    if Role.objects.filter(code="marketing_manager").exists():
+        return
+    for name in ACCESS_SEEDS:
+        for operation in importlib.import_module(name).Migration.operations:
+            if isinstance(operation, RunPython):
+                operation.code(django_apps, None)
+
+
+@pytest.fixture
+def marketing_bank(access_seeds: None, bank: Bank) -> MarketingBank:  # noqa: F811
     return MarketingBank(
         bank=bank,
         head_office=bank.head_office,

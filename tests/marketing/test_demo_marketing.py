@@ -100,7 +100,8 @@ def test_demo_marketing(marketing_env, django_capture_on_commit_callbacks) -> No
     seconds = time.perf_counter() - started
     print(f"\n{CUSTOMERS} customers: {seconds:.1f} s {counts} {demo_marketing.TIMINGS}")
     as_of = demo.as_of
-    assert counts["marketing managers"] == 1
+    # The checker is one of the demo staff (seed_staff); the seeder opens it only when missing.
+    assert counts.get("marketing managers", 0) == 0
     checker = User.objects.get(username="mm.xie")
     assert checker.roles.get().code == "marketing_manager"
 

@@ -18,12 +18,6 @@ from django.urls import reverse
 from bankcrm.customers.models import Party
 from bankcrm.marketing.models import Segment, SegmentMember
 from bankcrm.marketing.segments.catalogue import field_catalogue
-from tests.e2e.conftest import (  # noqa: F401  (the browser test's fixtures)
-    _allow_sync_orm_beside_playwright,
-    browser_page,
-    chromium_browser,
-    viewport,
-)
 from tests.factories.customers import PersonFactory
 from tests.factories.marketing import SegmentFactory
 
@@ -522,65 +516,3 @@ def test_the_rule_row_draws_groups_and_whole_builders(marketing_bank: MarketingB
         .status_code
         == 403
     )
-
-
-# --- The builder in a browser ------------------------------------------------------------------
-
-
-@pytest.mark.e2e
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("viewport", [(375, 800)])
-def test_the_builder_writes_the_json_and_counts_live(
-    browser_page: Any,  # noqa: F811
-    live_server: Any,
-    marketing_bank: MarketingBank,
-    viewport: Any,  # noqa: F811
-) -> None:
-    from django.conf import settings
-
-    from tests.e2e.conftest import screenshot
-
-    a = marketing_bank.branch_a
-    PersonFactory(display_name="Alice Private", owning_unit=a, segment="private")
-    PersonFactory(display_name="Bob Private", owning_unit=a, segment="private")
-    PersonFactory(
-        display_name="Dan Private", owning_unit=marketing_bank.branch_b, segment="private"
-    )
-    client = Client()
-    client.force_login(marketing_bank.marketer_a)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page = browser_page
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
-    page.goto(reverse("marketing:segment_create"))
-    count = page.locator("#segment-count-value")
-    # No rule yet: every customer of branch A (customer_a and the two above).
-    assert count.get_attribute("data-count", timeout=5000) == "3"
-    page.get_by_role("button", name="Add condition").click()
-    page.locator("[data-rule=condition] [data-key=field]").select_option("party.segment")
-    page.wait_for_selector(
-        "[data-rule=condition] [data-key=value] option[value=private]", state="attached"
-    )
-    page.locator("[data-rule=condition] [data-key=value]").select_option("private")
-    page.wait_for_function(
-        "document.querySelector('#segment-count-value')"
-        " && document.querySelector('#segment-count-value').dataset.count === '2'"
-    )
-    rules = json.loads(page.locator("[data-segment-json]").input_value())
-    assert rules == {"all": [{"field": "party.segment", "op": "eq", "value": "private"}]}
-    page.get_by_role("button", name="Add group").click()
-    page.locator(".seg-group-nested [data-group=not]").check()
-    page.wait_for_function(
-        "JSON.parse(document.querySelector('[data-segment-json]').value).all.length === 2"
-    )
-    rules = json.loads(page.locator("[data-segment-json]").input_value())
-    assert rules["all"][1] == {"not": {"all": [{"field": "party.status", "op": "eq"}]}}
-    page.locator(".seg-group-nested").get_by_role("button", name="Remove this group").click()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
-    screenshot(page, "marketing-segment-builder-375")
-    page.fill("#id_name", "Private customers A")
-    page.locator("#segment-save").click()
-    page.wait_for_url("**/marketing/segments/*/")
-    segment = Segment.objects.get(name="Private customers A")
-    assert segment.definition == {
-        "all": [{"field": "party.segment", "op": "eq", "value": "private"}]
-    }

@@ -90,9 +90,10 @@ def test_sections_group_entries_after_the_unsectioned_ones(registry, relationshi
     sections = nav_sections(nav_for(relationship_manager))
     assert sections[0].label is None
     # The seeded relationship manager also reads lending, KYC reviews (compliance) and their
-    # customers' service cases, which have their own sections.
+    # customers' service cases and marketing (campaigns and offers reaching their customers),
+    # which have their own sections.
     assert [str(s.label) for s in sections[1:]] == [
-        "Customers", "Lending", "Reports", "Compliance", "Customer service",
+        "Customers", "Lending", "Reports", "Compliance", "Customer service", "Marketing",
     ]  # fmt: skip
     assert [e.key for e in sections[1].entries] == ["zz_a", "zz_b"]
 
