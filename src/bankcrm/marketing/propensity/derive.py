@@ -121,7 +121,8 @@ def derive_fit(plan: dict[str, Any], features: pd.DataFrame) -> dict[str, Any]:
     calendar = plan.get("calendar")
     if calendar and calendar.get("day") and len(features):
         _months, positions = _calendar(plan, features)
-        assert positions is not None  # a day column gives positions
+        if positions is None:  # a day column always gives positions
+            return fitted
         known = positions[~np.isnan(positions)].astype(int)
         values, counts = np.unique(known, return_counts=True)
         fitted["day_volume"] = {

@@ -613,7 +613,8 @@ class _Compiler:
         from bankcrm.customization.models import CustomFieldType
 
         spec = field_spec(rule["field"])
-        assert spec is not None
+        if spec is None:  # validate_definition refuses unknown fields before compiling
+            raise ValueError(f"unknown field {rule['field']!r}")
         key = rule["field"][len(CUSTOM_PREFIX) :]
         op, value = rule["op"], rule["value"]
         text = Cast(KeyTextTransform(key, "custom_fields"), output_field=TextField())
