@@ -160,7 +160,8 @@ class Party(UUIDModel, CustomFieldsMixin):
     search_name = models.CharField(max_length=300, db_index=True, editable=False, default="")
     search_pinyin = models.CharField(max_length=600, db_index=True, editable=False, default="")
     # The customer asked not to be contacted for marketing at all, whatever their consents.
-    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    # A database default too: bulk loaders that COPY customers need not know of it.
+    do_not_contact = models.BooleanField(_("do not contact"), default=False, db_default=False)
     # Set when the bank learns of a person's death: no marketing, no offers.
     deceased_on = models.DateField(_("deceased on"), null=True, blank=True)
     data_key = DataKeyField()
