@@ -13,6 +13,7 @@ through one audited service.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -22,7 +23,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bankcrm.access.permissions import actor_has_perm
@@ -302,78 +305,59 @@ def campaign_variant(request: HttpRequest, pk: int, code: str) -> HttpResponse:
 # --- Actions ---------------------------------------------------------------------------------
 
 
-def _act(request: HttpRequest, pk: int, permission: str, run: Any, done: str) -> HttpResponse:
-    _require(request, permission)
-    campaign = _campaign_or_404(request, pk)
-    form = ActionForm(request.POST)
-    comment = form.cleaned_data["comment"] if form.is_valid() else ""
-    try:
-        run(campaign, comment)
-    except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
-    except ObjectDoesNotExist as exc:
-        raise Http404(_("Nothing was found at this address.")) from exc
-    else:
-        messages.success(request, done)
-    return HttpResponseRedirect(reverse("marketing:campaign_detail", args=[campaign.pk]))
+def _campaign_action(
+    name: str, permission: str, comment_as: str, done: Promise, doc: str
+) -> Callable[[HttpRequest, int], HttpResponse]:
+    """A POST view that runs the service ``services_campaigns.<name>`` on a campaign, passing
+    the form's comment as ``comment_as``, and goes back to the campaign's page."""
+
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        _require(request, permission)
+        campaign = _campaign_or_404(request, pk)
+        form = ActionForm(request.POST)
+        comment = form.cleaned_data["comment"] if form.is_valid() else ""
+        service = getattr(services_campaigns, name)
+        try:
+            service(actor=request.user, campaign=campaign, **{comment_as: comment})
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        except ObjectDoesNotExist as exc:
+            raise Http404(_("Nothing was found at this address.")) from exc
+        else:
+            messages.success(request, str(done))
+        return HttpResponseRedirect(reverse("marketing:campaign_detail", args=[campaign.pk]))
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = doc
+    return login_required(require_POST(view))
 
 
-@login_required
-@require_POST
-def campaign_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Ask a second person to approve the launch."""
-    return _act(
-        request,
-        pk,
-        CHANGE_CAMPAIGN,
-        lambda c, comment: services_campaigns.campaign_submit(
-            actor=request.user, campaign=c, comment=comment
-        ),
-        _("The campaign awaits approval by a second person."),
-    )
-
-
-@login_required
-@require_POST
-def campaign_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    """Cancel the campaign for good."""
-    return _act(
-        request,
-        pk,
-        CHANGE_CAMPAIGN,
-        lambda c, comment: services_campaigns.campaign_cancel(
-            actor=request.user, campaign=c, reason=comment
-        ),
-        _("The campaign was cancelled."),
-    )
-
-
-@login_required
-@require_POST
-def campaign_pause(request: HttpRequest, pk: int) -> HttpResponse:
-    """Hold the campaign."""
-    return _act(
-        request,
-        pk,
-        LAUNCH_CAMPAIGN,
-        lambda c, comment: services_campaigns.campaign_pause(
-            actor=request.user, campaign=c, reason=comment
-        ),
-        _("The campaign was paused."),
-    )
-
-
-@login_required
-@require_POST
-def campaign_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    """Resume the paused campaign."""
-    return _act(
-        request,
-        pk,
-        LAUNCH_CAMPAIGN,
-        lambda c, comment: services_campaigns.campaign_resume(
-            actor=request.user, campaign=c, reason=comment
-        ),
-        _("The campaign was resumed."),
-    )
+campaign_submit = _campaign_action(
+    "campaign_submit",
+    CHANGE_CAMPAIGN,
+    "comment",
+    gettext_lazy("The campaign awaits approval by a second person."),
+    "Ask a second person to approve the launch.",
+)
+campaign_cancel = _campaign_action(
+    "campaign_cancel",
+    CHANGE_CAMPAIGN,
+    "reason",
+    gettext_lazy("The campaign was cancelled."),
+    "Cancel the campaign for good.",
+)
+campaign_pause = _campaign_action(
+    "campaign_pause",
+    LAUNCH_CAMPAIGN,
+    "reason",
+    gettext_lazy("The campaign was paused."),
+    "Hold the campaign.",
+)
+campaign_resume = _campaign_action(
+    "campaign_resume",
+    LAUNCH_CAMPAIGN,
+    "reason",
+    gettext_lazy("The campaign was resumed."),
+    "Resume the paused campaign.",
+)
