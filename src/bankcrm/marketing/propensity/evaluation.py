@@ -5,6 +5,9 @@ model with its early stopping or its scaling, the calibration) is fitted on the 
 folds only and predicts the held-out fold through the scoring specification, so the figures
 describe the registered artefact and no held-out row or outcome reaches its own prediction.
 The out-of-fold predictions give the lift at the top decile and the calibration table.
+
+The folds, the AUC and the deciles are the credit-risk pipeline's
+(:mod:`bankcrm.risk.pipeline.evaluate`), so both kinds of model are measured alike.
 """
 
 from __future__ import annotations
@@ -15,17 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
-DECILES = 10
-
-
-def auc(y: np.ndarray, probabilities: np.ndarray) -> float:
-    """Area under the ROC curve (NaN when only one outcome is present)."""
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, probabilities))
+from bankcrm.risk.pipeline.evaluate import (
+    FoldPrediction,
+    auc,
+    brier,
+    deciles,
+    held_out_folds,
+    mean_and_std,
+)
 
 
 def _top_order(probabilities: np.ndarray) -> np.ndarray:
@@ -48,25 +49,18 @@ def lift_at(y: np.ndarray, probabilities: np.ndarray, share: float = 0.1) -> flo
 def calibration_table(y: np.ndarray, probabilities: np.ndarray) -> list[dict[str, Any]]:
     """Ten deciles of the predicted probability, highest first: rows, positives, mean
     predicted probability and observed positive rate."""
-    y = np.asarray(y)
-    probabilities = np.asarray(probabilities, dtype=float)
-    table = []
-    for number, chunk in enumerate(np.array_split(_top_order(probabilities), DECILES), start=1):
-        if chunk.size == 0:
-            continue
-        positives = int(y[chunk].sum())
-        table.append(
-            {
-                "decile": number,
-                "rows": int(chunk.size),
-                "positives": positives,
-                "min_predicted": round(float(probabilities[chunk].min()), 6),
-                "max_predicted": round(float(probabilities[chunk].max()), 6),
-                "mean_predicted": round(float(probabilities[chunk].mean()), 6),
-                "observed_rate": round(positives / chunk.size, 6),
-            }
-        )
-    return table
+    return [
+        {
+            "decile": decile.number,
+            "rows": decile.rows,
+            "positives": decile.positives,
+            "min_predicted": round(decile.low, 6),
+            "max_predicted": round(decile.high, 6),
+            "mean_predicted": decile.mean_predicted,
+            "observed_rate": decile.observed_rate,
+        }
+        for decile in deciles(_top_order(probabilities), y, probabilities)
+    ]
 
 
 def cross_validate(
@@ -79,34 +73,36 @@ def cross_validate(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fit ``fit(learning_rows, their_outcomes, seed)`` (which returns an object with
-    ``predict(rows)``) in each of ``folds`` stratified folds (shuffled with ``seed``); the
-    AUC per fold with its mean and standard deviation, and lift, Brier score and calibration
-    of the out-of-fold predictions."""
+    ``predict(rows)``) in each of ``folds`` stratified folds (shuffled with ``seed``; the
+    fold ``n`` fits with seed ``seed + n``); the AUC per fold with its mean and standard
+    deviation, and lift, Brier score and calibration of the out-of-fold predictions."""
     y = np.asarray(y, dtype=np.int64)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out_of_fold = np.full(len(y), np.nan)
-    per_fold = []
-    for number, (learn, check) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
-        model = fit(features.iloc[learn].reset_index(drop=True), y[learn], seed + number)
+
+    def fit_predict(learn: np.ndarray, check: np.ndarray, fold_seed: int) -> FoldPrediction:
+        model = fit(features.iloc[learn].reset_index(drop=True), y[learn], fold_seed)
         predicted = np.asarray(model.predict(features.iloc[check].reset_index(drop=True)))
-        out_of_fold[check] = predicted
-        entry = {
-            "fold": number,
-            "rows": len(check),
-            "positives": int(y[check].sum()),
-            "auc": round(auc(y[check], predicted), 6),
+        return FoldPrediction(predicted, notes=getattr(model, "fold_notes", {}) or {})
+
+    held_out, out_of_fold = held_out_folds(
+        y, fit_predict, folds=folds, seed=seed, first_seed=seed + 1, progress=progress
+    )
+    per_fold = [
+        {
+            "fold": part.fold,
+            "rows": len(part.rows),
+            "positives": part.positives,
+            "auc": part.auc,
+            **part.notes,
         }
-        entry.update(getattr(model, "fold_notes", {}) or {})
-        per_fold.append(entry)
-        if progress:
-            progress(f"fold {number}/{folds}: AUC {entry['auc']:.4f}")
-    aucs = np.array([entry["auc"] for entry in per_fold], dtype=float)
+        for part in held_out
+    ]
+    auc_mean, auc_std = mean_and_std([part.auc for part in held_out])
     return {
-        "auc_cv_mean": round(float(np.nanmean(aucs)), 4),
-        "auc_cv_std": round(float(np.nanstd(aucs)), 4),
+        "auc_cv_mean": round(auc_mean, 4),
+        "auc_cv_std": round(auc_std, 4),
         "auc_out_of_fold": round(auc(y, out_of_fold), 4),
         "lift_top_decile": round(lift_at(y, out_of_fold, 0.1), 3),
-        "brier": round(float(np.mean((out_of_fold - y) ** 2)), 5),
+        "brier": round(brier(y, out_of_fold), 5),
         "calibration": calibration_table(y, out_of_fold),
         "folds": per_fold,
         "cv": f"{folds}-fold stratified, seed {seed}",
