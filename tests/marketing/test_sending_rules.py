@@ -33,7 +33,13 @@ from bankcrm.marketing.services_sending import (
 from bankcrm.marketing.tasks_sending import campaign_send
 
 from .conftest import reachable_customer
-from .test_sending_helpers import contact_value, queue_message, running_campaign, sending_settings
+from .test_sending_helpers import (
+    contact_value,
+    links_in,
+    queue_message,
+    running_campaign,
+    sending_settings,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -175,11 +181,15 @@ def test_sms_goes_to_the_file_adapter_as_one_json_line(
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 1
     line = lines[0]
-    assert (line["to"], line["text"], line["reference"]) == (
+    body, opt_out = line["text"].split("\n")
+    assert (line["to"], body, line["reference"]) == (
         contact_value(customer, "phone"),
         "定期存款年利率3.1%，回复TD退订",
         f"m{message.pk}",
     )
+    # Every marketing SMS ends with its signed opt-out link, in the customer's language.
+    assert opt_out.startswith("退订: ")
+    assert links_in(opt_out)["u"]
     assert (message.status, message.provider_ref) == ("sent", line["id"])
     assert line["id"].startswith("file-")
 

@@ -477,12 +477,21 @@ def preference_token_read(token: str) -> tuple[Party, str | None]:
     return party, _language_or_none(payload.get("l"))
 
 
-def preferences_apply(*, token: str, choices: Mapping[str, bool], language: str) -> list[Consent]:
+def preferences_apply(
+    *,
+    token: str,
+    choices: Mapping[str, bool],
+    language: str,
+    do_not_contact: bool | None = None,
+) -> list[Consent]:
     """Apply the customer's choices from the preference page (no sign-in; the token is the
     authority). ``choices`` maps a row's key ("<purpose>" or "<purpose>:<contact point>")
     to granted or not; rows left out stay as they are. A choice that grants records the
     wording in force; one that turns a granted consent off withdraws it (source
-    preference page). All or nothing; returns the consents that changed."""
+    preference page). ``do_not_contact`` (None: left as it is) sets or clears the customer's
+    objection to all marketing through :func:`party_contact_flags_set` (audited
+    ``customer.contact_flags``, reason "preference_page"). All or nothing; returns the
+    consents that changed."""
     party, _token_language = preference_token_read(token)
     rows = {row.key: row for row in party_consent_rows(party=party)}
     unknown = sorted(set(choices) - set(rows))
@@ -521,4 +530,11 @@ def preferences_apply(*, token: str, choices: Mapping[str, bool], language: str)
                         note=note,
                     )
                 )
+        if do_not_contact is not None and bool(do_not_contact) != party.do_not_contact:
+            party_contact_flags_set(
+                actor=PREFERENCE_ACTOR,
+                party=party,
+                do_not_contact=bool(do_not_contact),
+                reason=f"{ConsentSource.PREFERENCE_PAGE.value}, {note}",
+            )
     return changed

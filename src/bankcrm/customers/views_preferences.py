@@ -3,7 +3,8 @@
 
 The customer sees every marketing purpose on each of their e-mail addresses and phones
 (masked) and the per-customer purposes, each with the wording in force, and switches them on
-or off; saving records the changes (source "preference page") and shows what changed. The
+or off, and may object to all marketing at once (the customer's do-not-contact flag); saving
+records the changes (source "preference page") and shows what changed. The
 page speaks English or Chinese: ``?lang=en|zh-hans``, else the link's language, else Chinese
 for customers of Chinese nationality (and those with none on record), English otherwise.
 A tampered link answers 400, an expired one 410, and neither changes anything. CSRF-protected,
@@ -103,9 +104,16 @@ def preference_page(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         chosen = set(request.POST.getlist("choice"))
         choices = {row.key: row.key in chosen for row in rows}
+        # Only a form that showed the switch may clear it: an unticked box sends nothing.
+        do_not_contact = (
+            request.POST.get("do_not_contact") == "1"
+            if request.POST.get("do_not_contact_shown") == "1"
+            else None
+        )
+        was_do_not_contact = party.do_not_contact
         try:
             changed = services_consent.preferences_apply(
-                token=token, choices=choices, language=language
+                token=token, choices=choices, language=language, do_not_contact=do_not_contact
             )
         except PreferenceLinkError as exc:
             return _page(
@@ -119,9 +127,16 @@ def preference_page(request: HttpRequest, token: str) -> HttpResponse:
             context["error"] = True
             context["groups"] = _groups(rows, language)
             return _page(request, "preferences.html", context, language=language, status=400)
+        party.refresh_from_db(fields=["do_not_contact"])
         with translation.override(language):
             rows = party_consent_rows(party=party)
-        context.update({"changed": changed, "groups": _groups(rows, language)})
+        context.update(
+            {
+                "changed": changed,
+                "changed_count": len(changed) + (party.do_not_contact != was_do_not_contact),
+                "groups": _groups(rows, language),
+            }
+        )
         return _page(request, "preferences_done.html", context, language=language)
     context["groups"] = _groups(rows, language)
     return _page(request, "preferences.html", context, language=language)

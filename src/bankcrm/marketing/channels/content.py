@@ -15,6 +15,9 @@ engine of their own, never the site's:
 A template that does not compile or render is a permanent error of the message (the sender
 marks it failed with the reason); :func:`content_errors` lets a form check it when it is
 saved.
+
+Every SMS ends with an opt-out line in the message's language ("Opt out: <link>") carrying the
+same signed unsubscribe link as the e-mail (:func:`sms_text`), whatever the marketer wrote.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from django.template import (
     defaultfilters,
     defaulttags,
 )
+from django.utils import translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from bankcrm.core.timefmt import format_date
@@ -136,3 +141,32 @@ def content_context(message: Any, language: str) -> dict[str, Any]:
         "preference_url": preference_link(party=message.party, language=language),
         "bank_name": str(settings.BANK_NAME),
     }
+
+
+def sms_opt_out_line(unsubscribe_link: str, language: str) -> str:
+    """The last line of every campaign SMS, in ``language``: the signed unsubscribe link."""
+    with translation.override(language):
+        return gettext("Opt out: %(url)s") % {"url": unsubscribe_link}
+
+
+def sms_text(message: Any, *, max_length: int) -> str:
+    """The SMS of one message in its language: the variant's SMS text, then the opt-out line
+    with the message's signed unsubscribe link. The opt-out line is always kept whole: a text
+    too long for ``max_length`` characters is shortened to make room for it. A text that
+    already ends with the unsubscribe link (the marketer's own opt-out) and fits gets no
+    second one.
+    Empty when the variant has no SMS text."""
+    language = message_language(message)
+    context = content_context(message, language)
+    body = render_content(variant_text(message.variant, "sms", language), context, html=False)
+    body = body.strip()
+    if not body:
+        return ""
+    link = context["unsubscribe_url"]
+    if body.endswith(link):
+        if len(body) <= max_length:
+            return body
+        body = body.removesuffix(link).rstrip()
+    line = sms_opt_out_line(link, language)
+    room = max(0, max_length - len(line) - 1)
+    return f"{body[:room].rstrip()}\n{line}"

@@ -9,6 +9,9 @@ taken as a passing fault and the message is tried again with the next batch.
 The embedded default, :class:`FileSmsBackend`, writes each SMS as one JSON line to a file per
 day in ``MARKETING_SMS_DIR`` (``sms-2026-11-30.jsonl``): installations without a gateway see
 what would have gone out, and tests read it.
+
+The text is the variant's SMS in the message's language followed by the opt-out line with the
+message's signed unsubscribe link (:func:`~bankcrm.marketing.channels.content.sms_text`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from django.utils.module_loading import import_string
 from bankcrm.core.timefmt import bank_today
 
 from . import ChannelError, Delivery
-from .content import content_context, message_language, render_content, variant_text
+from .content import sms_text
 
 # Longest SMS text handed to a gateway (a concatenated message of several parts).
 SMS_MAX_LENGTH = 480
@@ -122,20 +125,13 @@ class SmsChannel:
         number = (getattr(point, "value", "") or "").strip() if point is not None else ""
         if not number:
             raise ChannelError("no phone number", permanent=True)
-        language = message_language(message)
-        text = render_content(
-            variant_text(message.variant, "sms", language),
-            content_context(message, language),
-            html=False,
-        ).strip()
+        text = sms_text(message, max_length=SMS_MAX_LENGTH)
         if not text:
             raise ChannelError("the variant has no SMS text", permanent=True)
         if self._backend is None:
             self._backend = sms_backend()
         try:
-            provider_ref = self._backend.send(
-                to=number, text=text[:SMS_MAX_LENGTH], reference=f"m{message.pk}"
-            )
+            provider_ref = self._backend.send(to=number, text=text, reference=f"m{message.pk}")
         except SmsError as exc:
             raise ChannelError(exc.detail[:300], permanent=exc.permanent) from exc
         except Exception as exc:  # a gateway fault of any kind: tried again next batch
