@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bankcrm.access.models import OrgUnit
+from bankcrm.banking.activity import party_activity_rebuild
 from bankcrm.banking.models import AccountRole, Product
 from bankcrm.customers.models import Interaction, Party, PersonProfile
 from bankcrm.customization.models import CustomFieldDefinition
@@ -157,6 +158,9 @@ def world() -> World:
     txn(ann_card, dt.date(2026, 8, 1), "-9000", "card_payment", "card")
     txn(bob_usd, dt.date(2026, 7, 1), "100", "cash_deposit", "branch")
     txn(cat_cur, dt.date(2026, 5, 1), "-100", "cash_withdrawal", "branch")
+    # Written around the bulk load: the customers' daily activity is rebuilt, as an operator
+    # would after such a load.
+    party_activity_rebuild()
 
     Interaction.objects.create(
         party=ann, kind="branch_visit", direction="inbound", channel="branch",

@@ -3,7 +3,9 @@ and the transactions booked on the accounts (a read-only mirror of core banking)
 
 Transactions are append-only and numerous: they are loaded in bulk (PostgreSQL ``COPY``,
 SQLite ``executemany``), idempotently by ``(account, source_id)``, and summed per account
-and month into :class:`AccountMonthlyFlow` so that pages never add up raw rows.
+and month into :class:`AccountMonthlyFlow` so that pages never add up raw rows, and per
+holder and day into :class:`PartyDailyActivity` so that customer-level rules (segments) never
+join raw rows to their holders.
 """
 
 from __future__ import annotations
@@ -301,6 +303,68 @@ class AccountMonthlyFlow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.month:%Y-%m}"
+
+
+class PartyDailyActivity(models.Model):
+    """What one customer's accounts booked on one day, by type, direction, channel and
+    currency: the transactions of every account the customer holds (owner or joint owner),
+    each account counted once.
+
+    Kept by the bulk load (the days of the months it touched, for the holders of the
+    accounts it touched) and rebuilt for a customer whose holder roles change; segment
+    rules read it instead of joining millions of bookings to account roles.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Looked up through the unique constraint, which starts with the customer.
+    party = models.ForeignKey(
+        "customers.Party",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="daily_activity",
+        db_index=False,
+    )
+    day = models.DateField(_("booking date"))
+    kind = models.CharField(_("type"), max_length=20)
+    direction = models.CharField(_("credit or debit"), max_length=6)
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    currency = CurrencyField(_("currency"))
+    transaction_count = models.PositiveIntegerField(_("transactions"))
+    # Signed, in ``currency``: credits positive, debits negative.
+    amount_total = AmountField(_("amount"))
+
+    scope_unit_field = "party__owning_unit"
+    scope_portfolio_field = "party__portfolio"
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("daily customer activity")
+        verbose_name_plural = _("daily customer activity")
+        ordering = ["party", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["party", "day", "kind", "direction", "channel", "currency"],
+                name="partyactivity_unique",
+            ),
+        ]
+        indexes = [
+            # A rule on one type (or one channel) reads that type's rows of a window in
+            # customer order: grouped as they are read, with no sort and no hash table.
+            models.Index(
+                fields=["kind", "party", "day"],
+                include=["direction", "channel", "currency", "transaction_count", "amount_total"],
+                name="partyactivity_kind_idx",
+            ),
+            models.Index(
+                fields=["channel", "party", "day"],
+                include=["kind", "direction", "currency", "transaction_count", "amount_total"],
+                name="partyactivity_channel_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.party_id} {self.day} {self.kind}"
 
 
 class FxRate(TimeStampedModel):

@@ -34,6 +34,7 @@ from bankcrm.customers.models import Party
 from bankcrm.customization.services import custom_fields_validate
 from bankcrm.events.services import event_record
 
+from .activity import party_activity_rebuild, party_activity_refresh
 from .models import Account, AccountMonthlyFlow, AccountRole, FxRate, Product, Transaction
 
 ACCOUNT_MODEL_LABEL = "banking.account"
@@ -285,6 +286,9 @@ def account_role_add(
         )
     with transaction.atomic():
         account_role.save()
+        if account_role.role in (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER):
+            # The account's bookings now count among the customer's activity.
+            party_activity_rebuild([party.pk])
         audit_record(
             actor=actor,
             action="account_role.add",
@@ -758,7 +762,8 @@ def _month_end(day: dt.date) -> dt.date:
 
 def monthly_flows_recompute(touched: Mapping[uuid.UUID, tuple[dt.date, dt.date]]) -> None:
     """Recompute the monthly in/out totals of each account over the months of its span,
-    from the stored transactions.
+    and the daily activity of the accounts' holders over those months, from the stored
+    transactions.
 
     Internal to the bulk load (it runs in the load's transaction, audited there).
     """
@@ -840,9 +845,27 @@ def monthly_flows_recompute(touched: Mapping[uuid.UUID, tuple[dt.date, dt.date]]
             "INSERT INTO banking_accountmonthlyflow "  # nosec B608
             f"(account_id, month, inflow, outflow, transaction_count) {select}{upsert}"
         )
+        # The holders' daily activity over the same months (segment rules read it).
+        party_activity_refresh(cursor)
         if vendor != "postgresql":
             # PostgreSQL drops its temporary table at commit; SQLite keeps it.
             cursor.execute("DELETE FROM banking_flow_touched")
+
+
+def party_activity_rebuild_run(*, actor: Any, party_ids: Iterable[Any] | None = None) -> int:
+    """Recompute the daily activity of the given customers (all when None) from the stored
+    transactions, after data was loaded around :func:`transactions_append_bulk`; audited.
+    The number of customers recomputed."""
+    _require(actor, "banking.add_transaction")
+    with transaction.atomic():
+        count = party_activity_rebuild(None if party_ids is None else list(party_ids))
+        audit_record(
+            actor=actor,
+            action="banking.activity_rebuild",
+            object_type="banking.partydailyactivity",
+            after={"customers": count, "all": party_ids is None},
+        )
+    return count
 
 
 def transactions_append_bulk(
@@ -925,6 +948,7 @@ __all__ = [
     "account_role_add",
     "fx_rate_set",
     "monthly_flows_recompute",
+    "party_activity_rebuild_run",
     "product_upsert",
     "transactions_append_bulk",
 ]

@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 
 from bankcrm.access.models import OrgUnit
 from bankcrm.audit.services import audit_record
+from bankcrm.banking.activity import party_activity_for_roles
 from bankcrm.banking.models import Account, AccountRole, Product
 from bankcrm.banking.services import TransactionRow, transactions_append_bulk
 from bankcrm.core.actor import is_system
@@ -540,6 +541,7 @@ def _holders_store(
             bulk_insert(OrganisationProfile, organisations)
             bulk_insert(Account, new_accounts)
             bulk_insert(AccountRole, roles)
+            party_activity_for_roles(roles)
         result.parties_added += len(new_parties)
         result.accounts_added += len(new_accounts)
     return accounts

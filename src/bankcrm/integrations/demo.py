@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from bankcrm.access.models import OrgUnit, Portfolio, User
 from bankcrm.audit.services import audit_record
+from bankcrm.banking.activity import party_activity_for_roles
 from bankcrm.banking.models import Account, AccountRole, Product
 from bankcrm.banking.services import TransactionRow, product_upsert, transactions_append_bulk
 from bankcrm.customers.models import (
@@ -590,6 +591,7 @@ def _accounts_insert(
     with transaction.atomic():
         bulk_insert(Account, accounts)
         bulk_insert(AccountRole, roles)
+        party_activity_for_roles(roles)
     counts["accounts"] += len(accounts)
     counts["account_roles"] += len(roles)
 

@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 
 from bankcrm.access.models import OrgUnit
 from bankcrm.audit.services import audit_record
+from bankcrm.banking.activity import party_activity_for_roles
 from bankcrm.banking.models import Account, AccountRole, Product, Transaction
 from bankcrm.banking.services import TransactionRow, transactions_append_bulk
 from bankcrm.core.actor import is_system
@@ -402,6 +403,7 @@ def _import_roles(
                 extras.append(extra)
         with transaction.atomic():
             bulk_insert(AccountRole, roles)
+            party_activity_for_roles(roles)
             bulk_insert(SourceRecord, extras)
         added += len(roles)
     in_database = AccountRole.objects.filter(
@@ -485,6 +487,7 @@ def _import_loans(
         with transaction.atomic():
             bulk_insert(Account, accounts)
             bulk_insert(AccountRole, roles)
+            party_activity_for_roles(roles)
             bulk_insert(SourceRecord, extras)
         added += len(accounts)
     in_database = Account.objects.filter(source_system=SOURCE, product__category="loan").count()

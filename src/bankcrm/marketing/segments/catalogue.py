@@ -292,7 +292,10 @@ FIELD_CATALOGUE: list[FieldSpec] = [
         NUMBER_OPS,
         params=(*_TXN_FILTERS, _WITHIN_DAYS),
         number_kind="amount",
-        help_text=_("Signed: credits positive, debits negative; in the account currency."),
+        help_text=_(
+            "Signed: credits positive, debits negative; in the base currency at the latest "
+            "exchange rate."
+        ),
     ),
     FieldSpec(
         "transactions.months_with",

@@ -486,6 +486,25 @@ def _balance_in_base() -> Any:
     return Coalesce(Sum(F("account__balance") * rate, output_field=AMOUNT), Value(Decimal(0)))
 
 
+def _activity_in_base() -> Any:
+    """The sum of activity amounts in the bank's base currency, at each currency's latest
+    rate (the rate is looked up only for rows in another currency)."""
+    from bankcrm.banking.models import FxRate
+    from bankcrm.banking.selectors import base_currency
+
+    latest_rate = (
+        FxRate.objects.filter(currency=OuterRef("currency"))
+        .order_by("-as_of")
+        .values("rate_to_base")[:1]
+    )
+    amount = Case(
+        When(currency=base_currency(), then=F("amount_total")),
+        default=F("amount_total") * Subquery(latest_rate),
+        output_field=AMOUNT,
+    )
+    return Sum(amount, output_field=AMOUNT)
+
+
 def _amount(value: Any) -> Any:
     if isinstance(value, list):
         return [Decimal(str(item)) for item in value]
@@ -678,23 +697,21 @@ class _Compiler:
     # Transactions and contacts ---------------------------------------------------------------
 
     def _transactions(self, rule: dict[str, Any], **window: Any) -> tuple[QuerySet, QuerySet]:
-        """The matching transactions on accounts held (grouped by holder), and the same
-        rows as an existence test for the customer ``OuterRef("pk")``."""
-        from bankcrm.banking.models import AccountRole, Transaction
+        """The matching days of activity (per customer: the bookings of the accounts they
+        hold, kept by the bulk load), and the same rows as an existence test for the
+        customer ``OuterRef("pk")``."""
+        from bankcrm.banking.models import PartyDailyActivity
 
         filters = {name: rule[name] for name in ("kind", "direction", "channel") if name in rule}
         filters.update(window)
-        rows = Transaction.objects.filter(account__roles__role__in=_holder_roles(), **filters)
-        any_row = AccountRole.objects.filter(
-            party_id=OuterRef("pk"), role__in=_holder_roles()
-        ).filter(Exists(Transaction.objects.filter(account_id=OuterRef("account_id"), **filters)))
-        return rows, any_row
+        rows = PartyDailyActivity.objects.filter(**filters)
+        return rows, rows.filter(party_id=OuterRef("pk"))
 
     def _transaction_q(self, rule: dict[str, Any], aggregate: Any, value: Any, **window: Any) -> Q:
         rows, any_row = self._transactions(rule, **window)
         return _grouped_q(
             rows,
-            "account__roles__party_id",
+            "party_id",
             aggregate,
             rule["op"],
             value,
@@ -704,15 +721,12 @@ class _Compiler:
 
     def f_transactions_count(self, rule: dict[str, Any]) -> Q:
         since = self.today - dt.timedelta(days=rule["within_days"] - 1)
-        return self._transaction_q(rule, Count("pk"), rule["value"], booking_date__gte=since)
+        return self._transaction_q(rule, Sum("transaction_count"), rule["value"], day__gte=since)
 
     def f_transactions_sum(self, rule: dict[str, Any]) -> Q:
         since = self.today - dt.timedelta(days=rule["within_days"] - 1)
         return self._transaction_q(
-            rule,
-            Sum("amount", output_field=AMOUNT),
-            _amount(rule["value"]),
-            booking_date__gte=since,
+            rule, _activity_in_base(), _amount(rule["value"]), day__gte=since
         )
 
     def f_transactions_months_with(self, rule: dict[str, Any]) -> Q:
@@ -722,7 +736,7 @@ class _Compiler:
         flags = [
             Max(
                 Case(
-                    When(booking_date__gte=start, booking_date__lt=stop, then=Value(1)),
+                    When(day__gte=start, day__lt=stop, then=Value(1)),
                     default=Value(0),
                     output_field=IntegerField(),
                 )
@@ -736,8 +750,8 @@ class _Compiler:
             rule,
             total,
             rule["value"],
-            booking_date__gte=first,
-            booking_date__lt=end,
+            day__gte=first,
+            day__lt=end,
         )
 
     def f_interactions_count(self, rule: dict[str, Any]) -> Q:
