@@ -230,15 +230,27 @@ class CampaignTarget(models.Model):
         FREQUENCY_CAP = "frequency_cap", _("Contact limit reached")
         INACTIVE = "inactive", _("Customer closed")
 
+    # Written only by the launch's INSERT … SELECT from rows it reads in the same transaction:
+    # no database foreign keys (a million per-row checks and row locks at commit); deletions
+    # still follow ``on_delete`` (docs/adr/0013-campaign-audience-tables.md).
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(
-        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="targets"
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="targets",
+        db_constraint=False,
+        # The unique (campaign, party) index serves it.
+        db_index=False,
     )
     party = models.ForeignKey(
         "customers.Party",
         verbose_name=_("customer"),
         on_delete=models.CASCADE,
         related_name="campaign_targets",
+        db_constraint=False,
+        # campaigntarget_party_idx serves it.
+        db_index=False,
     )
     group = models.CharField(_("group"), max_length=10, choices=Group.choices)
     variant = models.ForeignKey(
@@ -246,8 +258,12 @@ class CampaignTarget(models.Model):
         verbose_name=_("variant"),
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # Variants are removed only from drafts, which have no targets: nothing to protect,
+        # and no lookup by variant that needs an index.
+        on_delete=models.DO_NOTHING,
         related_name="targets",
+        db_constraint=False,
+        db_index=False,
     )
     suppression = models.CharField(
         _("suppressed because"), max_length=20, choices=Suppression.choices, blank=True
@@ -305,12 +321,27 @@ class CampaignMessage(models.Model):
         # Not sent: consent, do-not-contact or the contact limit stopped it at send time.
         SUPPRESSED = "suppressed", _("Suppressed at send time")
 
+    # Like the targets, written only by the launch's INSERT … SELECT: no database foreign
+    # keys on the columns it fills (docs/adr/0013-campaign-audience-tables.md).
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(
-        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="messages"
+        Campaign,
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_constraint=False,
+        # The unique (campaign, party, channel) index serves it.
+        db_index=False,
     )
     target = models.ForeignKey(
-        CampaignTarget, verbose_name=_("target"), on_delete=models.CASCADE, related_name="messages"
+        CampaignTarget,
+        verbose_name=_("target"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_constraint=False,
+        # Read through the campaign; launched campaigns and their targets are kept, never
+        # deleted, so no lookup by target needs an index.
+        db_index=False,
     )
     # The target's customer, kept on the message: the contact limit counts by customer.
     party = models.ForeignKey(
@@ -318,6 +349,9 @@ class CampaignMessage(models.Model):
         verbose_name=_("customer"),
         on_delete=models.CASCADE,
         related_name="campaign_messages",
+        db_constraint=False,
+        # campaignmessage_party_sent_idx serves it.
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     variant = models.ForeignKey(
@@ -325,8 +359,11 @@ class CampaignMessage(models.Model):
         verbose_name=_("variant"),
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        # As on the target: variants leave drafts only, which have no messages.
+        on_delete=models.DO_NOTHING,
         related_name="messages",
+        db_constraint=False,
+        db_index=False,
     )
     # The e-mail address or phone the message goes to (chosen at send time if empty).
     contact_point = models.ForeignKey(
@@ -336,6 +373,7 @@ class CampaignMessage(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.QUEUED
@@ -361,6 +399,8 @@ class CampaignMessage(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        # Few messages have one: campaignmessage_task_idx is partial.
+        db_index=False,
     )
 
     scope_unit_field = "party__owning_unit"
@@ -400,9 +440,20 @@ class CampaignMessage(models.Model):
                 condition=Q(status="queued"),
                 name="campaignmessage_queued_idx",
             ),
-            # The contact limit: a customer's messages sent in the last period.
+            # The contact limit (a customer's messages sent in the last period) and a
+            # customer's messages.
             models.Index(fields=["party", "sent_at"], name="campaignmessage_party_sent_idx"),
-            models.Index(fields=["provider_ref"], name="campaignmessage_provider_idx"),
+            # Delivery reports name the provider's reference, which queued messages lack.
+            models.Index(
+                fields=["provider_ref"],
+                condition=~Q(provider_ref=""),
+                name="campaignmessage_provider_idx",
+            ),
+            models.Index(
+                fields=["task"],
+                condition=Q(task__isnull=False),
+                name="campaignmessage_task_idx",
+            ),
         ]
 
     def __str__(self) -> str:
