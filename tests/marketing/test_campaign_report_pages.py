@@ -78,6 +78,16 @@ def test_the_csv_file_has_one_section_per_table(marketing_bank, reported):  # no
         f'attachment; filename="campaign-{reported.pk}-report.csv"'
     )
     sections = csv_sections(response.content)
+    # The download is recorded: who, which campaign, how many lines.
+    from bankcrm.audit.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="campaign.report_export")
+    assert event.actor_user_id == marketing_bank.marketer.pk
+    assert event.after == {
+        "filters": {"campaign": reported.pk},
+        "format": "csv",
+        "rows": response.content.count(b"\r\n"),
+    }
     assert list(sections) == [
         "Campaign", "Groups", "Suppressed customers", "Messages by channel and status",
         "Message funnel", "Effect overall", "Effect per variant", "Effect per customer segment",

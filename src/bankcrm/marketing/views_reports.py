@@ -17,6 +17,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from bankcrm.customers.services import list_export_record
+
 from . import reports_campaigns
 from .models import Campaign, CampaignMessage, CampaignTarget
 from .reports_campaigns import CampaignReport, Effect
@@ -116,10 +118,17 @@ def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_report_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """The report as a CSV file (UTF-8 with a byte-order mark), one section per table."""
     report = _report(request, pk)
-    response = HttpResponse(
-        reports_campaigns.campaign_report_csv(report),
-        content_type=reports_campaigns.CSV_CONTENT_TYPE,
+    content = reports_campaigns.campaign_report_csv(report)
+    # Recorded before it is sent, like every export.
+    list_export_record(
+        actor=request.user,
+        action="campaign.report_export",
+        object_type="marketing.campaign",
+        filters={"campaign": report.campaign.pk},
+        fmt="csv",
+        rows=content.count(b"\r\n"),
     )
+    response = HttpResponse(content, content_type=reports_campaigns.CSV_CONTENT_TYPE)
     name = reports_campaigns.report_file_name(report.campaign)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "no-store"
