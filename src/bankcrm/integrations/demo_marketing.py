@@ -207,9 +207,9 @@ EMAIL_VARIANT = {
     "Unsubscribe: {{ unsubscribe_url }}",
     "text_zh": "尊敬的{{ name }}：\n{{ offer_name }}：{{ offer_terms }}\n办理：{{ click_url }}\n"
     "退订：{{ unsubscribe_url }}",
-    "sms_en": "Demo Bank: 12-month term deposit at 2.10 per cent. Details {{ click_url }} "
-    "Reply TD to unsubscribe",
-    "sms_zh": "【演示银行】12个月定期存款年利率2.10%，详情{{ click_url }} 回复TD退订",
+    # The sender adds the opt-out line with its signed link to every SMS.
+    "sms_en": "Demo Bank: 12-month term deposit at 2.10 per cent. Details {{ click_url }}",
+    "sms_zh": "【演示银行】12个月定期存款年利率2.10%，详情{{ click_url }}",
 }
 RUNNING_VARIANT = {
     "call_script": "Introduce the balanced wealth portfolio (R2, from CNY 100,000); check the "
