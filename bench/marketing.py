@@ -108,6 +108,24 @@ TXN_COLUMNS = (
 )  # fmt: skip
 
 
+def _hand_params(vendor: str) -> list[Any]:
+    """The parameters of both hand-written queries, in their order: ages, the salary
+    window and its months, the card window, the card threshold, the branch window."""
+    from bankcrm.marketing.segments.compiler import month_starts, months_window
+
+    first, end = months_window(AS_OF, 3)
+    params: list[Any] = [AS_OF.year - 55, AS_OF.year - 25, first, end]
+    params += [day for month in month_starts(first, end) for day in month]
+    params += [
+        AS_OF - dt.timedelta(days=89),
+        -CARD_SPEND,
+        AS_OF - dt.timedelta(days=179),
+    ]
+    if vendor != "postgresql":
+        params = [p.isoformat() if isinstance(p, dt.date) else p for p in params]
+    return params
+
+
 def hand_sql(vendor: str) -> tuple[str, list[Any]]:
     """The segment as an engineer would write it by hand over the same tables the engine
     reads (customers, people, the daily activity per customer, accounts and products)."""
@@ -142,16 +160,7 @@ def hand_sql(vendor: str) -> tuple[str, list[Any]]:
             WHERE ar.party_id = p.id AND {holder}
               AND a.status <> 'closed' AND pr.category = 'term_deposit')
     """
-    params: list[Any] = [AS_OF.year - 55, AS_OF.year - 25, first, end]
-    params += [day for month in month_starts(first, end) for day in month]
-    params += [
-        AS_OF - dt.timedelta(days=89),
-        -CARD_SPEND,
-        AS_OF - dt.timedelta(days=179),
-    ]
-    if vendor != "postgresql":
-        params = [p.isoformat() if isinstance(p, dt.date) else p for p in params]
-    return sql, params
+    return sql, _hand_params(vendor)
 
 
 def hand_sql_raw(vendor: str) -> tuple[str, list[Any]]:
@@ -193,16 +202,7 @@ def hand_sql_raw(vendor: str) -> tuple[str, list[Any]]:
             WHERE ar.party_id = p.id AND {holder}
               AND a.status <> 'closed' AND pr.category = 'term_deposit')
     """
-    params: list[Any] = [AS_OF.year - 55, AS_OF.year - 25, first, end]
-    params += [day for month in month_starts(first, end) for day in month]
-    params += [
-        AS_OF - dt.timedelta(days=89),
-        -CARD_SPEND,
-        AS_OF - dt.timedelta(days=179),
-    ]
-    if vendor != "postgresql":
-        params = [p.isoformat() if isinstance(p, dt.date) else p for p in params]
-    return sql, params
+    return sql, _hand_params(vendor)
 
 
 # --- Loading --------------------------------------------------------------------------------
