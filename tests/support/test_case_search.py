@@ -117,6 +117,12 @@ def test_list_filters(service_bank: Any, make_case: Any) -> None:  # noqa: F811
     )  # fmt: skip
     third = make_case(actor=bank.agent_cc, assigned_to=bank.agent_cc2, received_at=received(1))
     case_transition(actor=bank.agent_cc, case=second, transition="start")
+    # The urgent incident's first-response due depends on the hour the test runs (business
+    # hours): put it a day ahead, so that only the first case is breached at any hour.
+    ServiceCase.objects.filter(pk=second.pk).update(
+        first_response_due_at=timezone.now() + dt.timedelta(days=1),
+        resolution_due_at=timezone.now() + dt.timedelta(days=2),
+    )
     agent = bank.agent_cc
 
     def listed(**filters: Any) -> list[str]:
