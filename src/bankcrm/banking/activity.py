@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from .models import AccountRole
 
@@ -98,7 +98,8 @@ def party_activity_refresh(cursor: Any) -> None:
 def party_activity_rebuild(party_ids: Iterable[Any] | None = None) -> int:
     """Recompute every day of the given customers (every customer holding an account when
     ``party_ids`` is None); the number of customers recomputed."""
-    with connection.cursor() as cursor:
+    # One transaction: PostgreSQL's temporary table lives until its commit.
+    with transaction.atomic(), connection.cursor() as cursor:
         _parties_table(cursor)
         if party_ids is None:
             cursor.execute(
