@@ -34,7 +34,7 @@ from bankcrm.customers.models import Party
 from bankcrm.customization.services import custom_fields_validate
 from bankcrm.events.services import event_record
 
-from .activity import party_activity_rebuild, party_activity_refresh
+from .activity import party_activity_for_roles, party_activity_rebuild, party_activity_refresh
 from .models import Account, AccountMonthlyFlow, AccountRole, FxRate, Product, Transaction
 
 ACCOUNT_MODEL_LABEL = "banking.account"
@@ -286,9 +286,8 @@ def account_role_add(
         )
     with transaction.atomic():
         account_role.save()
-        if account_role.role in (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER):
-            # The account's bookings now count among the customer's activity.
-            party_activity_rebuild([party.pk])
+        # A holder's activity now counts the account's bookings.
+        party_activity_for_roles([account_role])
         audit_record(
             actor=actor,
             action="account_role.add",
