@@ -108,6 +108,15 @@ TXN_COLUMNS = (
 )  # fmt: skip
 
 
+# Both hand-written queries: the customer (``p``) holds no open term deposit.
+_NO_TERM_DEPOSIT = """NOT EXISTS (
+            SELECT 1 FROM banking_accountrole ar
+            JOIN banking_account a ON a.id = ar.account_id
+            JOIN banking_product pr ON pr.id = a.product_id
+            WHERE ar.party_id = p.id AND ar.role IN ('owner', 'joint_owner')
+              AND a.status <> 'closed' AND pr.category = 'term_deposit')"""
+
+
 def _hand_params(vendor: str) -> list[Any]:
     """The parameters of both hand-written queries, in their order: ages, the salary
     window and its months, the card window, the card threshold, the branch window."""
@@ -136,7 +145,6 @@ def hand_sql(vendor: str) -> tuple[str, list[Any]]:
         "MAX(CASE WHEN d.day >= %s AND d.day < %s THEN 1 ELSE 0 END)"
         for _month in month_starts(first, end)
     )
-    holder = "ar.role IN ('owner', 'joint_owner')"
     sql = f"""
         SELECT COUNT(*) FROM customers_party p
         JOIN customers_personprofile pp ON pp.party_id = p.id
@@ -153,12 +161,7 @@ def hand_sql(vendor: str) -> tuple[str, list[Any]]:
           AND NOT EXISTS (
             SELECT 1 FROM banking_partydailyactivity d
             WHERE d.party_id = p.id AND d.channel = 'branch' AND d.day >= %s)
-          AND NOT EXISTS (
-            SELECT 1 FROM banking_accountrole ar
-            JOIN banking_account a ON a.id = ar.account_id
-            JOIN banking_product pr ON pr.id = a.product_id
-            WHERE ar.party_id = p.id AND {holder}
-              AND a.status <> 'closed' AND pr.category = 'term_deposit')
+          AND {_NO_TERM_DEPOSIT}
     """
     return sql, _hand_params(vendor)
 
@@ -195,12 +198,7 @@ def hand_sql_raw(vendor: str) -> tuple[str, list[Any]]:
             JOIN banking_transaction t ON t.account_id = ar.account_id
             WHERE ar.party_id = p.id AND {holder}
               AND t.channel = 'branch' AND t.booking_date >= %s)
-          AND NOT EXISTS (
-            SELECT 1 FROM banking_accountrole ar
-            JOIN banking_account a ON a.id = ar.account_id
-            JOIN banking_product pr ON pr.id = a.product_id
-            WHERE ar.party_id = p.id AND {holder}
-              AND a.status <> 'closed' AND pr.category = 'term_deposit')
+          AND {_NO_TERM_DEPOSIT}
     """
     return sql, _hand_params(vendor)
 

@@ -22,9 +22,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from .models import AccountRole
+from .models import HOLDER_ROLES, AccountRole
 
-_HOLDERS = (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER)
 _TABLE = "banking_partydailyactivity"
 _PARTIES = "banking_activity_parties"
 _FIRST_DAY, _LAST_DAY = dt.date(1, 1, 1), dt.date(9999, 12, 31)
@@ -32,7 +31,7 @@ _COLUMNS = "party_id, day, kind, direction, channel, currency, transaction_count
 
 
 def _holders_sql() -> str:
-    return ", ".join(f"'{role}'" for role in _HOLDERS)
+    return ", ".join(f"'{role}'" for role in HOLDER_ROLES)
 
 
 def _parties_table(cursor: Any) -> None:
@@ -130,7 +129,7 @@ def party_activity_rebuild(party_ids: Iterable[Any] | None = None) -> int:
 def party_activity_for_roles(roles: Iterable[AccountRole]) -> int:
     """After holder roles were written around :func:`account_role_add` (bulk loaders):
     rebuild the activity of their customers; the number of customers recomputed."""
-    parties = {role.party_id for role in roles if role.role in _HOLDERS}
+    parties = {role.party_id for role in roles if role.role in HOLDER_ROLES}
     if not parties:
         return 0
     return party_activity_rebuild(parties)

@@ -183,6 +183,11 @@ class AccountRole(TimeStampedModel):
         return f"{self.party_id} {self.role} {self.account_id}"
 
 
+# The roles whose holder owns the account's money: balances, activity and holdings count for
+# them (a signatory, beneficiary, guarantor or card holder does not).
+HOLDER_ROLES = (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER)
+
+
 class Transaction(models.Model):
     """A booking on an account as core banking recorded it: amount, dates, counterparty."""
 

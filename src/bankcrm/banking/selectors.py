@@ -26,9 +26,17 @@ from django.utils.translation import gettext as _
 from bankcrm.access.permissions import actor_has_perm
 from bankcrm.customers.models import Party
 
-from .models import Account, AccountMonthlyFlow, AccountRole, FxRate, Product, Transaction
+from .models import (
+    HOLDER_ROLES,
+    Account,
+    AccountMonthlyFlow,
+    AccountRole,
+    FxRate,
+    Product,
+    Transaction,
+)
 
-HOLDER_ROLES = (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER)
+__all__ = ["HOLDER_ROLES"]
 
 
 def base_currency() -> str:

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bankcrm.access.permissions import actor_has_perm
-from bankcrm.banking.models import Account, AccountRole
+from bankcrm.banking.models import HOLDER_ROLES, Account, AccountRole
 from bankcrm.core.timefmt import bank_today
 from bankcrm.customers.models import Party
 
@@ -55,7 +55,6 @@ ADD_OFFER = "marketing.add_productoffer"
 CHANGE_OFFER = "marketing.change_productoffer"
 DECIDE_OFFER = "marketing.add_offerdecision"
 VIEW_DECISION = "marketing.view_offerdecision"
-HOLDER_ROLES = (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER)
 HIGH_BAND = 0.30
 MEDIUM_BAND = 0.10
 # Banner messages that are live on the 360 page (the banner channel "sends" by going live).

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from django.db import DatabaseError, connection, transaction
 
-from bankcrm.banking.models import Account, AccountRole, FxRate, Product, Transaction
+from bankcrm.banking.models import HOLDER_ROLES, Account, AccountRole, FxRate, Product, Transaction
 from bankcrm.banking.selectors import base_currency
 from bankcrm.customers.models import Party, PersonProfile
 from bankcrm.integrations.models import SourceRecord
@@ -456,7 +456,6 @@ CATEGORICAL_FEATURES = frozenset(
     name for name, feature in FEATURE_CATALOGUE.items() if feature.kind == "categorical"
 )
 
-HOLDER_ROLES = (AccountRole.Role.OWNER.value, AccountRole.Role.JOINT_OWNER.value)
 # Bookings made with a card: card payments, and withdrawals at an ATM.
 CARD_CHANNELS = (Transaction.Channel.CARD.value, Transaction.Channel.ATM.value)
 INCOME_KINDS = (Transaction.Kind.SALARY.value, Transaction.Kind.PENSION.value)

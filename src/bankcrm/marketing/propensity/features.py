@@ -57,12 +57,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from bankcrm.banking.models import Account, AccountRole, Product
+from bankcrm.banking.models import HOLDER_ROLES, Account, AccountRole, Product
 from bankcrm.customers.models import ContactPoint, Party
 from bankcrm.lending.models import Loan, LoanProduct
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-HOLDER_ROLES = (AccountRole.Role.OWNER, AccountRole.Role.JOINT_OWNER)
 OPEN_LOAN_EXCLUDED = (Loan.Status.CLOSED, Loan.Status.WRITTEN_OFF)
 DEFAULT_BATCH = 20_000
 

@@ -451,7 +451,7 @@ def _grouped_q(
 
 
 def _holder_roles() -> tuple[str, ...]:
-    from bankcrm.banking.selectors import HOLDER_ROLES
+    from bankcrm.banking.models import HOLDER_ROLES
 
     return tuple(str(role) for role in HOLDER_ROLES)
 
@@ -469,18 +469,23 @@ def _balance_rows(rule: dict[str, Any]) -> QuerySet:
     return rows.filter(account__product__is_liability=False)
 
 
-def _balance_in_base() -> Any:
+def _latest_rate(currency_path: str) -> Subquery:
+    """The latest rate to the base currency of the currency at ``currency_path``."""
     from bankcrm.banking.models import FxRate
-    from bankcrm.banking.selectors import base_currency
 
-    latest_rate = (
-        FxRate.objects.filter(currency=OuterRef("account__currency"))
+    return Subquery(
+        FxRate.objects.filter(currency=OuterRef(currency_path))
         .order_by("-as_of")
         .values("rate_to_base")[:1]
     )
+
+
+def _balance_in_base() -> Any:
+    from bankcrm.banking.selectors import base_currency
+
     rate = Case(
         When(account__currency=base_currency(), then=Value(Decimal(1))),
-        default=Subquery(latest_rate),
+        default=_latest_rate("account__currency"),
         output_field=AMOUNT,
     )
     return Coalesce(Sum(F("account__balance") * rate, output_field=AMOUNT), Value(Decimal(0)))
@@ -489,17 +494,11 @@ def _balance_in_base() -> Any:
 def _activity_in_base() -> Any:
     """The sum of activity amounts in the bank's base currency, at each currency's latest
     rate (the rate is looked up only for rows in another currency)."""
-    from bankcrm.banking.models import FxRate
     from bankcrm.banking.selectors import base_currency
 
-    latest_rate = (
-        FxRate.objects.filter(currency=OuterRef("currency"))
-        .order_by("-as_of")
-        .values("rate_to_base")[:1]
-    )
     amount = Case(
         When(currency=base_currency(), then=F("amount_total")),
-        default=F("amount_total") * Subquery(latest_rate),
+        default=F("amount_total") * _latest_rate("currency"),
         output_field=AMOUNT,
     )
     return Sum(amount, output_field=AMOUNT)
