@@ -113,6 +113,11 @@ class Account(UUIDModel, CustomFieldsMixin):
         indexes = [
             models.Index(fields=["owner", "status"], name="account_owner_status_idx"),
             models.Index(fields=["branch", "status"], name="account_branch_status_idx"),
+            # Holdings rules ("holds a term deposit") probe accounts by key from the
+            # customer's roles: product and status without reading the wide row.
+            models.Index(
+                fields=["id"], include=["product", "status"], name="account_product_cover_idx"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -167,8 +172,13 @@ class AccountRole(TimeStampedModel):
         verbose_name_plural = _("account roles")
         ordering = ["account", "role", "pk"]
         indexes = [
-            # The per-customer path to accounts and their transactions.
-            models.Index(fields=["party", "account"], name="accountrole_party_account_idx"),
+            # The per-customer path to accounts and their transactions; the role rides along
+            # so holder tests read the index alone.
+            models.Index(
+                fields=["party", "account"],
+                include=["role"],
+                name="accountrole_party_account_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "party", "role"], name="accountrole_unique"),

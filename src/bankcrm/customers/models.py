@@ -181,6 +181,13 @@ class Party(UUIDModel, CustomFieldsMixin):
             models.Index(
                 fields=["portfolio", "last_contacted_at"], name="party_portfolio_contact_idx"
             ),
+            # Segments join customers in key order from their rule results and test status,
+            # kind and unit: read from this index, not the wide row.
+            models.Index(
+                fields=["id"],
+                include=["status", "kind", "owning_unit"],
+                name="party_segment_cover_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
