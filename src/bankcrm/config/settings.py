@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "bankcrm.compliance",
     "bankcrm.support",
     "bankcrm.marketing",
+    "bankcrm.analytics",
     "bankcrm.integrations",
     "bankcrm.web",
 ]

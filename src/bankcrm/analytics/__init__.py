@@ -1,0 +1,1 @@
+"""Analytics: reports over the bank's customers (RFM segmentation, the churn model)."""

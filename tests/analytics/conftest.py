@@ -1,0 +1,7 @@
+"""Shared fixtures of the analytics tests: the customers' two-branch bank (``bank``) and the
+Berka PKDD'99 folder of the shared data (``berka_dir``, skipped when absent outside CI)."""
+
+from __future__ import annotations
+
+from tests.customers.conftest import Bank, bank  # noqa: F401  (re-exported fixture)
+from tests.integrations.conftest import berka_dir  # noqa: F401  (re-exported fixture)
