@@ -18,6 +18,7 @@ EXPECTED = {
     "marketing_manager": ("unit", False, False),
     "auditor": ("bank", False, True),
     "administrator": ("bank", False, True),
+    "executive": ("bank", False, True),
 }
 
 
@@ -53,6 +54,14 @@ def test_every_role_code_is_seeded_with_its_reach():
         ("model_risk_officer", "risk.approve_modelversion", True),
         ("model_risk_officer", "risk.train_modelversion", False),
         ("model_risk_officer", "customers.view_party", False),
+        ("executive", "analytics.view_dashboard", True),
+        ("executive", "analytics.export_report", True),
+        ("executive", "customers.view_party", True),
+        ("executive", "customers.change_party", False),
+        ("executive", "analytics.change_reportdefinition", False),
+        ("compliance_officer", "analytics.export_report", True),
+        ("auditor", "analytics.export_report", True),
+        ("relationship_manager", "analytics.export_report", False),
     ],
 )
 def test_seeded_permissions(code, permission, expected):

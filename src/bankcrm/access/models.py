@@ -69,6 +69,7 @@ class Role(TimeStampedModel):
         SERVICE_AGENT = "service_agent", _("Service agent")
         MARKETING_MANAGER = "marketing_manager", _("Marketing manager")
         AUDITOR = "auditor", _("Auditor")
+        EXECUTIVE = "executive", _("Executive")
         ADMINISTRATOR = "administrator", _("Administrator")
 
     class DataScope(models.TextChoices):
