@@ -402,3 +402,124 @@ class FxRate(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.currency} {self.rate_to_base} ({self.as_of})"
+
+
+class DailyBalance(models.Model):
+    """The end-of-day balances of one day, summed per branch, portfolio, product category and
+    currency, with how many accounts and customers (primary holders) they cover.
+
+    Snapshotted by the dashboards' refresh job (one day at a time, idempotently), so that
+    dashboards read a few thousand rows instead of a million accounts, and trends exist.
+    Balances are as the accounts stored them: loans and cards are owed to the bank.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField(_("day"))
+    # The account's branch: the same unit that scopes the accounts themselves.
+    unit = models.ForeignKey(
+        "access.OrgUnit",
+        verbose_name=_("branch"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    # The primary holder's portfolio, when the holder is in one.
+    portfolio = models.ForeignKey(
+        "access.Portfolio",
+        verbose_name=_("portfolio"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    category = models.CharField(_("product category"), max_length=20)
+    currency = CurrencyField(_("currency"))
+    balance_total = AmountField(_("balance"), default=0)
+    account_count = models.PositiveIntegerField(_("accounts"), default=0)
+    customer_count = models.PositiveIntegerField(_("customers"), default=0)
+
+    scope_unit_field = "unit"
+    scope_portfolio_field = "portfolio"
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("daily balance")
+        verbose_name_plural = _("daily balances")
+        ordering = ["day", "unit", "category", "currency"]
+        indexes = [
+            models.Index(fields=["day", "unit"], name="dailybalance_day_unit_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "unit", "portfolio", "category", "currency"],
+                condition=Q(portfolio__isnull=False),
+                name="dailybalance_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "unit", "category", "currency"],
+                condition=Q(portfolio__isnull=True),
+                name="dailybalance_unique_no_portfolio",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.unit_id} {self.category} {self.currency}"
+
+
+class DailyCustomerCount(models.Model):
+    """How many customers one owning unit and portfolio had on one day, by status, and how
+    many of them joined in the 30 days up to that day.
+
+    Snapshotted with :class:`DailyBalance`; two snapshots a month apart give the customers
+    gained and lost (a status is recorded as it stands when the snapshot is taken).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField(_("day"))
+    unit = models.ForeignKey(
+        "access.OrgUnit",
+        verbose_name=_("owning unit"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    portfolio = models.ForeignKey(
+        "access.Portfolio",
+        verbose_name=_("portfolio"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status = models.CharField(_("status"), max_length=20)
+    customer_count = models.PositiveIntegerField(_("customers"), default=0)
+    joined_30d_count = models.PositiveIntegerField(_("joined in the last 30 days"), default=0)
+
+    scope_unit_field = "unit"
+    scope_portfolio_field = "portfolio"
+
+    objects = RestrictedManager()
+
+    class Meta:
+        verbose_name = _("daily customer count")
+        verbose_name_plural = _("daily customer counts")
+        ordering = ["day", "unit", "status"]
+        indexes = [
+            models.Index(fields=["day", "unit"], name="dailycustomers_day_unit_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "unit", "portfolio", "status"],
+                condition=Q(portfolio__isnull=False),
+                name="dailycustomers_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "unit", "status"],
+                condition=Q(portfolio__isnull=True),
+                name="dailycustomers_unique_no_portfolio",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.unit_id} {self.status}"

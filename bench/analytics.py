@@ -1,0 +1,244 @@
+"""The role dashboards at scale: each dashboard page (view, selectors and template) timed
+through Django's test client, median of ``--runs`` after one warm-up, against the same
+bank-wide balances summed live from the accounts (the query the daily aggregates replace).
+
+With ``--database postgres://.../NAME`` the database is migrated as far as the dashboards
+need (banking's daily aggregates, the executive role), filled by bench/marketing.py's loader
+when it holds no bench customers yet (a database it filled is reused: its rows are never
+changed or deleted), and the dashboards' aggregates are snapshotted for the bench's trend
+days when absent. Without it, an SQLite file in a temporary directory is used.
+
+    python bench/analytics.py --database postgres://postgres@127.0.0.1:5432/bankcrm_bench_mkt
+    python bench/analytics.py --customers 2000 --transactions 20000
+
+Prints one JSON line: per dashboard the median seconds, the live-sum comparison and the
+ratio, the refresh time of one day's snapshot, and the data size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (str(ROOT / "src"), str(ROOT)):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+from bench import marketing  # noqa: E402
+
+AS_OF = marketing.AS_OF
+# The snapshot days of the trend: every 7 days over 13 weeks, and 30 days before AS_OF.
+TREND_DAYS = sorted(
+    {AS_OF - dt.timedelta(days=7 * week) for week in range(14)} | {AS_OF - dt.timedelta(days=30)}
+)
+TARGET_S = 1.0
+BENCH_USERS = (
+    ("bench-dash-rm", "relationship_manager", "branch"),
+    ("bench-dash-bm", "branch_manager", "branch"),
+    ("bench-dash-exec", "executive", "head_office"),
+    ("bench-dash-co", "compliance_officer", "head_office"),
+)
+
+LIVE_SQL = """
+SELECT a.branch_id, pr.category, a.currency, SUM(a.balance), COUNT(*), COUNT(DISTINCT a.owner_id)
+FROM banking_account a JOIN banking_product pr ON pr.id = a.product_id
+WHERE a.status <> 'closed'
+GROUP BY a.branch_id, pr.category, a.currency
+"""
+
+
+def _median(function: Callable[[], Any], runs: int) -> float:
+    function()  # warm-up
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def _users() -> dict[str, Any]:
+    """The bench's staff (added once, beside the loaded data): one per dashboard role."""
+    from django.utils import timezone
+
+    from bankcrm.access.models import OrgUnit, Portfolio, Role, User
+
+    units = {
+        "branch": OrgUnit.objects.filter(kind=OrgUnit.Kind.BRANCH).order_by("code").first(),
+        "head_office": OrgUnit.objects.filter(parent__isnull=True).order_by("pk").first(),
+    }
+    users = {}
+    for username, role, unit in BENCH_USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "org_unit": units[unit],
+                "password_changed_at": timezone.now(),
+                "mfa_enabled": True,
+            },
+        )
+        if created:
+            user.roles.set([Role.objects.get(code=role)])
+        users[role] = user
+    Portfolio.objects.get_or_create(
+        code="BENCH-DASH-RM",
+        defaults={
+            "name": "Bench dashboards",
+            "manager": users["relationship_manager"],
+            "org_unit": units["branch"],
+        },
+    )
+    return users
+
+
+def _snapshots(log: Callable[[str], None]) -> dict[str, Any]:
+    """Snapshot the trend days that have none yet; the seconds of the first one taken."""
+    from bankcrm.analytics.services_dashboards import dashboard_aggregates_refresh
+    from bankcrm.banking.models import DailyBalance
+    from bankcrm.core.actor import SystemActor
+
+    actor = SystemActor("bench-dashboards")
+    have = set(DailyBalance.objects.values_list("day", flat=True).distinct())
+    figures: dict[str, Any] = {"snapshot_days": len(TREND_DAYS)}
+    for day in TREND_DAYS:
+        if day in have:
+            continue
+        started = time.perf_counter()
+        dashboard_aggregates_refresh(actor=actor, day=day, today=AS_OF)
+        seconds = time.perf_counter() - started
+        log(f"snapshot of {day} in {seconds:.1f} s")
+        figures.setdefault("snapshot_first_s", round(seconds, 2))
+    # Always once, timed: the nightly job's incremental run (AS_OF taken again).
+    started = time.perf_counter()
+    result = dashboard_aggregates_refresh(actor=actor, today=AS_OF)
+    figures["refresh_as_of_s"] = round(time.perf_counter() - started, 2)
+    figures["refresh_as_of_days"] = [day.isoformat() for day in result.days]
+    figures["daily_balance_rows"] = DailyBalance.objects.count()
+    return figures
+
+
+def bench(*, customers: int, transactions: int, runs: int, log: Callable[[str], None]) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from bankcrm.access.models import OrgUnit
+    from bankcrm.core.context import request_context
+
+    with request_context(channel="command"):
+        setup = marketing._setup(customers=customers, transactions=transactions, seed=1, log=log)
+        snapshots = _snapshots(log)
+        users = _users()
+    region = OrgUnit.objects.filter(kind=OrgUnit.Kind.REGION).order_by("code").first()
+    branch = OrgUnit.objects.filter(kind=OrgUnit.Kind.BRANCH).order_by("code").first()
+    pages = {
+        "relationship": ("relationship_manager", reverse("analytics:dashboard_relationship")),
+        "branch": ("branch_manager", reverse("analytics:dashboard_branch")),
+        "executive": ("executive", reverse("analytics:dashboard_executive")),
+        "executive_region": (
+            "executive",
+            f"{reverse('analytics:dashboard_executive')}?region={region.pk if region else ''}",
+        ),
+        "executive_branch_customers": (
+            "executive",
+            reverse("analytics:dashboard_unit_customers", args=[branch.pk]),
+        ),
+        "compliance": ("compliance_officer", reverse("analytics:dashboard_compliance")),
+    }
+    clients = {}
+    for role, user in users.items():
+        client = Client()
+        client.force_login(user)
+        clients[role] = client
+    medians: dict[str, float] = {}
+    for name, (role, url) in pages.items():
+        client = clients[role]
+
+        def get(client: Client = client, url: str = url, name: str = name) -> None:
+            response = client.get(url)
+            if response.status_code != 200:
+                raise SystemExit(f"bench/analytics.py: {name} answered {response.status_code}")
+
+        medians[name] = round(_median(get, runs), 4)
+        log(f"{name}: {medians[name]} s")
+
+    def live() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(LIVE_SQL)
+            cursor.fetchall()
+
+    live_s = round(_median(live, max(3, runs // 2)), 4)
+    return {
+        "benchmark": "analytics_dashboards",
+        "database": connection.vendor,
+        "customers": customers,
+        "transactions": transactions,
+        "runs": runs,
+        **{k: v for k, v in setup.items() if k in ("generated", "generate_s")},
+        **snapshots,
+        "dashboards_median_s": medians,
+        "live_balances_sql_median_s": live_s,
+        "executive_vs_live_sum_ratio": round(medians["executive"] / live_s, 3) if live_s else None,
+        "target_s": TARGET_S,
+        "targets_met": {name: seconds < TARGET_S for name, seconds in medians.items()},
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    from django.db import connection
+
+    if "customers_party" not in connection.introspection.table_names():
+        call_command("migrate", verbosity=0)
+    else:
+        # A kept database: only what the dashboards need is migrated here.
+        call_command("migrate", "access", "0009_analytics_roles", verbosity=0)
+        call_command("migrate", "banking", "0005_dashboard_daily_aggregates", verbosity=0)
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(f"[analytics bench] {message}", file=sys.stderr, flush=True)
+
+    return bench(customers=args.customers, transactions=args.transactions, runs=args.runs, log=log)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--transactions", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("BANKCRM_BENCH_DATABASE_URL", ""),
+        help="PostgreSQL database to create if absent, fill once and keep",
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bankcrm.config.settings")
+    if args.database:
+        marketing._ensure_database(args.database)
+        os.environ["BANKCRM_DATABASE_URL"] = args.database
+        print(json.dumps(run(args), ensure_ascii=False))
+        return
+    with tempfile.TemporaryDirectory(prefix="bankcrm-bench-analytics-") as tmp:
+        os.environ["BANKCRM_VAR_DIR"] = tmp
+        os.environ["BANKCRM_KEYRING"] = str(Path(tmp) / "keyring.json")
+        os.environ["BANKCRM_DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+        print(json.dumps(run(args), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
