@@ -19,7 +19,7 @@ PRODUCTION_CHECK_HOSTS := crm.bank.example
 LINT_STEPS := lint-ruff lint-format lint-mypy lint-deploy lint-migrations lint-bandit
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench clean $(LINT_STEPS)
+.PHONY: help install cjk-font demo test lint bench clean $(LINT_STEPS)
 
 help:
 	@echo "make demo    install, create the demo bank, serve it on 127.0.0.1:$${BANKCRM_PORT:-8000}"
@@ -29,7 +29,27 @@ help:
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make clean   remove .venv and caches (keeps var/: database and keyring)"
 
-install: $(STAMP)
+install: $(STAMP) cjk-font
+
+# PDF exports print Chinese (customer names, branch names) and need a font with its glyphs;
+# WeasyPrint finds it through fontconfig. Debian's fonts-wqy-microhei is installed when no
+# font covers Chinese and we are root (CI, the demo machine); otherwise the command to run
+# is printed (the PDF test fails loudly without it).
+CJK_FONT_PACKAGE := fonts-wqy-microhei
+
+cjk-font:
+	@if command -v fc-list >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh family 2>/dev/null)" ]; then \
+		exit 0; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo ">> installing a Chinese font for PDF exports ($(CJK_FONT_PACKAGE))"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q $(CJK_FONT_PACKAGE) >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q $(CJK_FONT_PACKAGE) >/dev/null; } || \
+			echo "!! $(CJK_FONT_PACKAGE) could not be installed: PDF exports will show no Chinese."; \
+	else \
+		echo "!! no font with Chinese characters: PDF exports need one. Run:"; \
+		echo "     sudo apt-get install -y $(CJK_FONT_PACKAGE)   # or fonts-noto-cjk"; \
+	fi
 
 $(STAMP):
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" || { \

@@ -1,8 +1,10 @@
 """The account and transaction lists, with filters, and their CSV/XLSX exports.
 
 The page and the export read the same selector with the same filter form, so an export
-holds exactly the rows the filtered list shows (every page of it). Exports are recorded in
-the audit trail before they are sent.
+holds exactly the rows the filtered list shows (every page of it). The files are written by
+the export engine (:mod:`bankcrm.analytics.exports`); exports are recorded in the audit
+trail before they are sent, and one larger than the engine's job threshold is written in
+the background (the person is taken to their export jobs).
 """
 
 from __future__ import annotations
@@ -13,27 +15,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from bankcrm.access.permissions import actor_has_perm
-from bankcrm.customers.exports import (
-    ACCOUNT_COLUMNS,
-    FORMATS,
-    TRANSACTION_COLUMNS,
-    XLSX_CONTENT_TYPE,
-    XLSX_MAX_ROWS,
-    csv_lines,
-    export_rows,
-    iterate,
-    xlsx_bytes,
-)
+from bankcrm.analytics.exports import Document, Table, export_or_queue
+from bankcrm.customers.exports import ACCOUNT_COLUMNS, TRANSACTION_COLUMNS, iterate
 from bankcrm.customers.models import Party
 from bankcrm.customers.selectors import party_get
-from bankcrm.customers.services import list_export_record
 
 from . import selectors
 from .forms import AccountFilterForm, TransactionFilterForm
@@ -53,21 +44,30 @@ def _is_partial(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.boosted
 
 
-def _customer(request: HttpRequest, form: Any) -> Party | None:
-    """The customer the list is narrowed to (``?customer=``), within reach, or 404."""
+# The list exports: CSV and XLSX (the engine's PDF is for reports).
+FORMATS = ("csv", "xlsx")
+
+
+def _customer(request: HttpRequest | Any, form: Any) -> Party | None:
+    """The customer the list is narrowed to (``?customer=``), within reach, or 404.
+    ``request`` is a request or, for a background export, the actor."""
     pk = form.cleaned_data.get("customer") if form.is_valid() else None
     if not pk:
         return None
     try:
-        return party_get(actor=request.user, pk=pk)
+        return party_get(actor=_actor(request), pk=pk)
     except Party.DoesNotExist as exc:
         raise Http404(_("No such customer.")) from exc
 
 
-def _accounts(request: HttpRequest, form: AccountFilterForm) -> QuerySet[Account]:
+def _actor(request: HttpRequest | Any) -> Any:
+    return request.user if isinstance(request, HttpRequest) else request
+
+
+def _accounts(request: HttpRequest | Any, form: AccountFilterForm) -> QuerySet[Account]:
     customer = _customer(request, form)
     try:
-        accounts = selectors.account_list(actor=request.user, party=customer)
+        accounts = selectors.account_list(actor=_actor(request), party=customer)
     except Party.DoesNotExist as exc:
         raise Http404(_("No such customer.")) from exc
     return form.apply(accounts).select_related("owner")
@@ -108,12 +108,12 @@ def account_list(request: HttpRequest) -> HttpResponse:
     return render(request, "banking/account_list.html", context)
 
 
-def _transactions(request: HttpRequest, form: TransactionFilterForm) -> QuerySet[Transaction]:
+def _transactions(request: HttpRequest | Any, form: TransactionFilterForm) -> QuerySet[Transaction]:
     data = form.cleaned_data
     customer = _customer(request, form)
     try:
         return selectors.transaction_queryset(
-            actor=request.user,
+            actor=_actor(request),
             party=customer,
             account=data.get("account"),
             filters=form.filters(),
@@ -165,94 +165,88 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
     return render(request, "banking/transaction_list.html", context)
 
 
-def _export_response(
-    *, fmt: str, name: str, queryset: QuerySet[Any], columns: Any, title: str
-) -> HttpResponse | StreamingHttpResponse:
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    filename = f"{name}-{stamp}.{fmt}"
-    if fmt == "csv":
-        response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
-            csv_lines(export_rows(iterate(queryset), columns), columns),
-            content_type="text/csv; charset=utf-8",
-        )
-    else:
-        response = HttpResponse(
-            xlsx_bytes(export_rows(iterate(queryset), columns), columns, title),
-            content_type=XLSX_CONTENT_TYPE,
-        )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise Http404(_("Exports are CSV or XLSX."))
 
 
-def _too_big(rows: int, fmt: str) -> HttpResponse | None:
-    if fmt == "xlsx" and rows > XLSX_MAX_ROWS:
-        return HttpResponse(
-            _("%(rows)s rows do not fit in a spreadsheet: narrow the filters or export CSV.")
-            % {"rows": rows},
-            status=400,
-            content_type="text/plain; charset=utf-8",
+def _parameters(request: HttpRequest) -> dict[str, Any]:
+    return {key: request.GET.get(key) for key in request.GET if request.GET.get(key)}
+
+
+def _valid(form: Any) -> Any:
+    if not form.is_valid():
+        raise ValidationError(
+            {name: [str(m) for m in messages] for name, messages in form.errors.items()}
         )
-    return None
+    return form
+
+
+def account_export_document(actor: Any, parameters: dict[str, Any]) -> Document:
+    """The filtered account list as an export document (``parameters``: the list's
+    filters); ValidationError naming a bad filter, Http404 for a customer out of reach."""
+    form = _valid(AccountFilterForm(parameters))
+    queryset = _accounts(actor, form).select_related("product", "branch", "owner")
+    title = _("Accounts")
+    return Document(
+        title=title,
+        name="accounts",
+        tables=[Table(title, ACCOUNT_COLUMNS, iterate(queryset))],
+        rows=queryset.count(),
+        filters=form.active_filters(),
+    )
+
+
+def transaction_export_document(actor: Any, parameters: dict[str, Any]) -> Document:
+    """The filtered transaction list as an export document (``parameters``: the list's
+    filters); ValidationError naming a bad filter, Http404 for one out of reach."""
+    form = _valid(TransactionFilterForm(parameters))
+    queryset = _transactions(actor, form)
+    title = _("Transactions")
+    return Document(
+        title=title,
+        name="transactions",
+        tables=[Table(title, TRANSACTION_COLUMNS, iterate(queryset))],
+        rows=queryset.count(),
+        filters=form.active_filters(),
+    )
 
 
 @login_required
 @require_GET
-def account_export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
+def account_export(request: HttpRequest, fmt: str) -> Any:
     """The filtered account list as CSV or XLSX (recorded as ``account.export``)."""
     _check_format(fmt)
     _require(request, "banking.view_account")
     form = AccountFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filters(form)
-    queryset = _accounts(request, form).select_related("product", "branch", "owner")
-    rows = queryset.count()
-    refused = _too_big(rows, fmt)
-    if refused is not None:
-        return refused
-    list_export_record(
+    parameters = _parameters(request)
+    document = account_export_document(request.user, parameters)
+    return export_or_queue(
         actor=request.user,
-        action="account.export",
-        object_type="banking.account",
-        filters=form.active_filters(),
+        source="banking.accounts",
+        document=document,
+        parameters=parameters,
         fmt=fmt,
-        rows=rows,
-    )
-    return _export_response(
-        fmt=fmt, name="accounts", queryset=queryset, columns=ACCOUNT_COLUMNS, title=_("Accounts")
     )
 
 
 @login_required
 @require_GET
-def transaction_export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
+def transaction_export(request: HttpRequest, fmt: str) -> Any:
     """The filtered transaction list as CSV or XLSX (recorded as ``transaction.export``)."""
     _check_format(fmt)
     _require(request, "banking.view_transaction")
     form = TransactionFilterForm(request.GET)
     if not form.is_valid():
         return _bad_filters(form)
-    queryset = _transactions(request, form)
-    rows = queryset.count()
-    refused = _too_big(rows, fmt)
-    if refused is not None:
-        return refused
-    list_export_record(
+    parameters = _parameters(request)
+    document = transaction_export_document(request.user, parameters)
+    return export_or_queue(
         actor=request.user,
-        action="transaction.export",
-        object_type="banking.transaction",
-        filters=form.active_filters(),
+        source="banking.transactions",
+        document=document,
+        parameters=parameters,
         fmt=fmt,
-        rows=rows,
-    )
-    return _export_response(
-        fmt=fmt,
-        name="transactions",
-        queryset=queryset,
-        columns=TRANSACTION_COLUMNS,
-        title=_("Transactions"),
     )

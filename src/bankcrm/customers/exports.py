@@ -1,42 +1,36 @@
-"""CSV and XLSX exports of the account and transaction lists.
+"""The columns of the account and transaction list exports.
 
 An export holds exactly the rows the filtered list shows, with the same columns, personal
-data masked as on the page (account numbers show their last four digits). Each export is
-recorded in the audit trail first — ``account.export`` / ``transaction.export`` with the
-filters in force, the format and the number of rows — and then streamed.
+data masked as on the page (account numbers show their last four digits). The files are
+written by the export engine (:mod:`bankcrm.analytics.exports`: CSV, XLSX with typed cells
+and a frozen heading row, PDF); each export is recorded in the audit trail first —
+``account.export`` / ``transaction.export`` with the filters in force, the format and the
+number of rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from bankcrm.analytics.exports import XLSX_CONTENT_TYPE, XLSX_MAX_ROWS, Column
 from bankcrm.core.masking import mask
 
-FORMATS = ("csv", "xlsx")
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# A spreadsheet holds 1,048,576 rows: larger exports go to CSV.
-XLSX_MAX_ROWS = 1_000_000
+FORMATS = ("csv", "xlsx", "pdf")
 _CHUNK = 2000
 
-# A spreadsheet runs a cell starting with these as a formula; a leading quote keeps it text
-# (descriptions and counterparty names come from outside the bank).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of an export: its heading and how to read it from a row."""
-
-    key: str
-    label: Any
-    value: Callable[[Any], Any]
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "FORMATS",
+    "TRANSACTION_COLUMNS",
+    "XLSX_CONTENT_TYPE",
+    "XLSX_MAX_ROWS",
+    "Column",
+    "iterate",
+]
 
 
 def _masked_account_number(account: Any) -> str:
@@ -78,63 +72,6 @@ TRANSACTION_COLUMNS = (
     Column("counterparty_country", _("Counterparty country"), lambda t: t.counterparty_country),
     Column("running_balance", _("Balance after"), lambda t: t.running_balance),
 )
-
-
-def export_rows(rows: Iterable[Any], columns: tuple[Column, ...]) -> Iterator[list[Any]]:
-    """The cell values of each row (typed: dates, Decimals, text)."""
-    for row in rows:
-        yield [column.value(row) for column in columns]
-
-
-def _text_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_lines(rows: Iterable[list[Any]], columns: tuple[Column, ...]) -> Iterator[str]:
-    """A CSV file line by line (with a byte-order mark, so spreadsheets read UTF-8)."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff"
-    yield writer.writerow([str(column.label) for column in columns])
-    for values in rows:
-        yield writer.writerow([_text_cell(value) for value in values])
-
-
-def xlsx_bytes(rows: Iterable[list[Any]], columns: tuple[Column, ...], title: str) -> bytes:
-    """An XLSX workbook of one sheet; amounts stay numbers, dates stay dates."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    header = []
-    for column in columns:
-        cell = WriteOnlyCell(sheet, value=str(column.label))
-        cell.font = Font(bold=True)
-        header.append(cell)
-    sheet.append(header)
-    for values in rows:
-        sheet.append(
-            [
-                ("'" + value if value.startswith(_FORMULA_PREFIXES) else value)
-                if isinstance(value, str)
-                else value
-                for value in values
-            ]
-        )
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def iterate(queryset: QuerySet[Any]) -> Iterator[Any]:
