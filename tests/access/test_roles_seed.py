@@ -62,6 +62,8 @@ def test_every_role_code_is_seeded_with_its_reach():
         ("compliance_officer", "analytics.export_report", True),
         ("auditor", "analytics.export_report", True),
         ("relationship_manager", "analytics.export_report", False),
+        ("credit_analyst", "analytics.add_reportdefinition", True),
+        ("auditor", "analytics.add_reportdefinition", False),
     ],
 )
 def test_seeded_permissions(code, permission, expected):

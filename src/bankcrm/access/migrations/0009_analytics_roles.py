@@ -1,9 +1,10 @@
-"""The executive role and who may export reports.
+"""The executive role, who may export reports and who may define them.
 
 Executives read bank-wide dashboards and reports and the lists of records behind each figure;
 they change nothing and see personal data masked. Reports are exported by those who answer
 for them: compliance officers, credit analysts, marketing managers and auditors (branch
-managers already hold ``analytics.*``). Roles the bank has edited keep their edits: a
+managers already hold ``analytics.*``); compliance officers, credit analysts and marketing
+managers also define reports in the report builder. Roles the bank has edited keep their edits: a
 permission is added only where the role still holds what it was seeded with.
 """
 
@@ -29,10 +30,12 @@ EXECUTIVE = {
     ],
 }
 
+# Analysts define their own reports in the report builder and share them with roles.
+ANALYST = ["analytics.export_report", "analytics.add_reportdefinition"]
 EXPORTS = {
-    "compliance_officer": ("analytics.view_*", ["analytics.export_report"]),
-    "credit_analyst": ("analytics.view_*", ["analytics.export_report"]),
-    "marketing_manager": ("analytics.view_*", ["analytics.export_report"]),
+    "compliance_officer": ("analytics.view_*", ANALYST),
+    "credit_analyst": ("analytics.view_*", ANALYST),
+    "marketing_manager": ("analytics.view_*", ANALYST),
     "auditor": ("*.view_*", ["analytics.export_report"]),
 }
 

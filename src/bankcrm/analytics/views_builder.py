@@ -1,0 +1,361 @@
+"""The report builder's pages (namespace "analytics", under /analytics/):
+
+* ``analytics:builder`` — a new report put together in the form; "Preview" runs it (first
+  rows, chart), "Save" keeps it as a report of one's own;
+* ``analytics:saved_list`` — the reports one owns or that are shared with one's roles;
+* ``analytics:saved_run`` (pk) — a saved report run with its parameters, with its chart,
+  rows and exports (CSV, XLSX, PDF);
+* ``analytics:saved_edit`` (pk) — the builder on a saved report (a change is a new version);
+* ``analytics:saved_json`` (pk) — the definition as a JSON file;
+  ``analytics:saved_import`` (POST) — a JSON file made by ``saved_json`` saved as a report.
+
+A report out of the viewer's reach is 404; a missing permission is 403. Rows are always those
+the viewer may see.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from bankcrm.access.permissions import actor_has_perm
+
+from . import exports
+from . import selectors_report_definitions as selectors
+from . import services_report_definitions as services
+from .builder import MONEY, NUMBER, ReportResult, run_report, validate_definition
+from .charts import ChartRow, bar_chart, figure, line_chart
+from .documents_builder import saved_report_document
+from .forms_builder import ReportBuilderForm, initial_from_definition
+from .models_report_definitions import ReportDefinition
+
+VIEW = "analytics.view_report"
+ADD = "analytics.add_reportdefinition"
+EXPORT = "analytics.export_report"
+PREVIEW_ROWS = 50
+MAX_IMPORT_BYTES = 256 * 1024
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not actor_has_perm(request.user, permission):
+        raise PermissionDenied(_("You do not have permission to do this."))
+
+
+def _report_or_404(request: HttpRequest, pk: int) -> ReportDefinition:
+    try:
+        return selectors.report_definition_get(actor=request.user, pk=pk)
+    except (ObjectDoesNotExist, ValueError) as exc:
+        raise Http404(_("Nothing was found at this address.")) from exc
+
+
+def _chart(result: ReportResult) -> Any:
+    """The report's chart (bar or line; a pie is drawn as bars, with its table) or None."""
+    chart = result.chart
+    if not chart or not result.rows:
+        return None
+    keys = [c.key for c in result.columns]
+    x, y = keys.index(chart["x"]), keys.index(chart["y"])
+    rows = []
+    for row in result.rows[:PREVIEW_ROWS]:
+        value = row[y]
+        if value is None or isinstance(value, str):
+            continue
+        label = "" if row[x] is None else str(row[x])
+        rows.append(ChartRow(label=label, value=value, display=figure(value, 2), url=""))
+    labels = {
+        "title": f"{result.columns[y].label} — {result.columns[x].label}",
+        "category_label": result.columns[x].label,
+        "value_label": result.columns[y].label,
+    }
+    if chart["type"] == "line":
+        return line_chart(rows=rows, **labels)
+    return bar_chart(rows=rows, **labels)
+
+
+def _table(result: ReportResult | None) -> dict[str, Any] | None:
+    """The result's columns and cells, numbers marked for right alignment."""
+    if result is None:
+        return None
+    numeric = [c.kind in (NUMBER, MONEY) for c in result.columns]
+    return {
+        "columns": [
+            {"label": c.label, "numeric": n} for c, n in zip(result.columns, numeric, strict=True)
+        ],
+        "rows": [
+            [{"value": v, "numeric": n} for v, n in zip(row, numeric, strict=True)]
+            for row in result.rows
+        ],
+    }
+
+
+def _builder_page(
+    request: HttpRequest,
+    form: ReportBuilderForm,
+    *,
+    report: ReportDefinition | None = None,
+    result: ReportResult | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "analytics/builder/form.html",
+        {
+            "form": form,
+            "report": report,
+            "result": result,
+            "table": _table(result),
+            "chart": _chart(result) if result else None,
+            "preview_rows": PREVIEW_ROWS,
+        },
+        status=status,
+    )
+
+
+def _validated(form: ReportBuilderForm) -> dict[str, Any] | None:
+    """The form's definition, validated; None with the errors put on the form."""
+    if not form.is_valid():
+        return None
+    try:
+        return validate_definition(form.definition())
+    except ValidationError as exc:
+        form.add_definition_errors(exc.message_dict)
+        return None
+
+
+def _preview(request: HttpRequest, form: ReportBuilderForm, definition: dict[str, Any]) -> Any:
+    """The first rows of the definition, with the parameters' defaults."""
+    try:
+        return run_report({**definition, "limit": min(definition["limit"], PREVIEW_ROWS)},
+                          request.user, {})  # fmt: skip
+    except ValidationError as exc:
+        for name, texts in exc.message_dict.items():
+            for text in texts:
+                form.add_error(None, f"{name}: {text}")
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def builder(request: HttpRequest) -> HttpResponse:
+    """A new report: the form, its preview, and "Save"."""
+    _require(request, ADD)
+    if request.method != "POST":
+        form = ReportBuilderForm(entity_key=request.GET.get("entity"))
+        return _builder_page(request, form)
+    form = ReportBuilderForm(request.POST)
+    if request.POST.get("action") == "change_entity":
+        form = ReportBuilderForm(initial={"entity": request.POST.get("entity")})
+        return _builder_page(request, form)
+    definition = _validated(form)
+    if definition is None:
+        return _builder_page(request, form, status=422)
+    if request.POST.get("action") == "save":
+        try:
+            report = services.report_definition_create(
+                actor=request.user, definition=definition, **form.settings()
+            )
+        except ValidationError as exc:
+            for texts in exc.message_dict.values():
+                for text in texts:
+                    form.add_error(None, text)
+            return _builder_page(request, form, status=422)
+        messages.success(request, _("The report was saved."))
+        return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
+    return _builder_page(request, form, result=_preview(request, form, definition))
+
+
+@login_required
+@require_GET
+def saved_list(request: HttpRequest) -> HttpResponse:
+    _require(request, VIEW)
+    reports = selectors.report_definition_list(actor=request.user)
+    return render(
+        request,
+        "analytics/builder/list.html",
+        {"reports": list(reports), "may_add": actor_has_perm(request.user, ADD)},
+    )
+
+
+@login_required
+@require_GET
+def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """A saved report run with the parameters in the query string (defaults otherwise)."""
+    _require(request, VIEW)
+    report = _report_or_404(request, pk)
+    version = selectors.report_definition_version(report)
+    given = {p["name"]: request.GET.get(p["name"], "") for p in version.definition["parameters"]}
+    result, errors = None, {}
+    try:
+        result = run_report(version.definition, request.user, given)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    parameters = [
+        {
+            **p,
+            "value": given.get(p["name"]) or p.get("default", ""),
+            "errors": errors.get(p["name"]),
+        }
+        for p in version.definition["parameters"]
+    ]
+    return render(
+        request,
+        "analytics/builder/run.html",
+        {
+            "report": report,
+            "version": version,
+            "parameters": parameters,
+            "result": result,
+            "table": _table(result),
+            "chart": _chart(result) if result else None,
+            "query": request.GET.urlencode(),
+            "exports": _export_links(report, request),
+            "schedule_url": _schedule_url(report, request),
+            "may_export": actor_has_perm(request.user, EXPORT),
+            "may_change": services.may_change(request.user, report),
+        },
+        status=200 if result is not None else 422,
+    )
+
+
+def _export_links(report: ReportDefinition, request: HttpRequest) -> list[dict[str, str]]:
+    query = request.GET.urlencode()
+    return [
+        {
+            "format": fmt,
+            "label": fmt.upper(),
+            "url": reverse("analytics:saved_export", args=[report.pk, fmt])
+            + (f"?{query}" if query else ""),
+        }
+        for fmt in exports.FORMATS
+    ]
+
+
+def _schedule_url(report: ReportDefinition, request: HttpRequest) -> str:
+    parameters = {"report": report.pk, **_given(request, report)}
+    return reverse("analytics:schedule_create") + "?" + urlencode(
+        {"source": "analytics.saved_report", "parameters": json.dumps(parameters),
+         "name": report.name}
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def saved_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The builder on a saved report: a changed definition is saved as a new version."""
+    _require(request, VIEW)
+    report = _report_or_404(request, pk)
+    if not services.may_change(request.user, report):
+        raise PermissionDenied(_("You do not have permission to do this."))
+    if request.method != "POST":
+        version = selectors.report_definition_version(report)
+        initial = initial_from_definition(version.definition)
+        initial.update(
+            name=report.name,
+            description=report.description,
+            shared_with_roles=report.shared_with_roles,
+        )
+        form = ReportBuilderForm(initial=initial)
+        return _builder_page(request, form, report=report)
+    form = ReportBuilderForm(request.POST)
+    definition = _validated(form)
+    if definition is None:
+        return _builder_page(request, form, report=report, status=422)
+    if request.POST.get("action") != "save":
+        return _builder_page(
+            request, form, report=report, result=_preview(request, form, definition)
+        )
+    try:
+        services.report_definition_update(
+            actor=request.user, report=report, definition=definition, **form.settings()
+        )
+    except ValidationError as exc:
+        for texts in exc.message_dict.values():
+            for text in texts:
+                form.add_error(None, text)
+        return _builder_page(request, form, report=report, status=422)
+    messages.success(request, _("The report was saved."))
+    return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
+
+
+@login_required
+@require_GET
+def saved_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report's definition as a JSON file another bankcrm can import."""
+    _require(request, VIEW)
+    report = _report_or_404(request, pk)
+    document = services.report_definition_export(report)
+    response = HttpResponse(
+        json.dumps(document, ensure_ascii=False, indent=2, default=str),
+        content_type="application/json; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="report-{report.pk}.json"'
+    return response
+
+
+@login_required
+@require_POST
+def saved_import(request: HttpRequest) -> HttpResponse:
+    """A report from an uploaded JSON file (a new report, or a new version of one's own
+    report of the same name)."""
+    _require(request, ADD)
+    upload = request.FILES.get("file")
+    try:
+        if upload is None or upload.size > MAX_IMPORT_BYTES:
+            raise ValidationError({"file": [_("Choose a JSON file of a report (at most 256 KB).")]})
+        try:
+            document = json.loads(upload.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ValidationError({"file": [_("The file is not JSON.")]}) from None
+        report = services.report_definition_import(actor=request.user, document=document)
+    except ValidationError as exc:
+        for name, texts in exc.message_dict.items():
+            for text in texts:
+                messages.error(request, f"{name}: {text}")
+        return HttpResponseRedirect(reverse("analytics:saved_list"))
+    messages.success(request, _("The report was imported."))
+    return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
+
+
+@login_required
+@require_GET
+def saved_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """Every row of a saved report as CSV, XLSX or PDF (audited; a job above the threshold)."""
+    _require(request, EXPORT)
+    if fmt not in exports.FORMATS:
+        raise Http404(_("Nothing was found at this address."))
+    report = _report_or_404(request, pk)
+    parameters = {"report": report.pk, **_given(request, report)}
+    try:
+        document = saved_report_document(request.user, parameters)
+    except ValidationError as exc:
+        for name, texts in exc.message_dict.items():
+            for text in texts:
+                messages.error(request, f"{name}: {text}")
+        return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
+    return exports.export_or_queue(
+        actor=request.user,
+        source="analytics.saved_report",
+        document=document,
+        parameters=parameters,
+        fmt=fmt,
+    )
+
+
+def _given(request: HttpRequest, report: ReportDefinition) -> dict[str, str]:
+    """The report's parameters as given in the query string."""
+    version = selectors.report_definition_version(report)
+    return {
+        p["name"]: request.GET.get(p["name"], "")
+        for p in version.definition["parameters"]
+        if request.GET.get(p["name"], "")
+    }
