@@ -89,13 +89,14 @@ def test_sections_group_entries_after_the_unsectioned_ones(registry, relationshi
     register_nav("zz_c", "C", "web:help", order=45, section=_("Reports"))
     sections = nav_sections(nav_for(relationship_manager))
     assert sections[0].label is None
-    # The seeded relationship manager also reads lending, KYC reviews (compliance) and their
-    # customers' service cases and marketing (campaigns and offers reaching their customers),
-    # which have their own sections.
+    # The seeded relationship manager also reads their dashboards and reports (analytics),
+    # lending, KYC reviews (compliance) and their customers' service cases and marketing
+    # (campaigns and offers reaching their customers), which have their own sections.
     assert [str(s.label) for s in sections[1:]] == [
-        "Customers", "Lending", "Reports", "Compliance", "Customer service", "Marketing",
+        "Analytics", "Customers", "Lending", "Reports", "Compliance", "Customer service",
+        "Marketing",
     ]  # fmt: skip
-    assert [e.key for e in sections[1].entries] == ["zz_a", "zz_b"]
+    assert [e.key for e in sections[2].entries] == ["zz_a", "zz_b"]
 
 
 def test_labels_follow_the_reader_language(relationship_manager):

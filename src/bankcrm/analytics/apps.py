@@ -6,3 +6,7 @@ class AnalyticsConfig(AppConfig):
     name = "bankcrm.analytics"
     label = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self) -> None:
+        # Navigation entries of the dashboards and reports.
+        from . import registrations  # noqa: F401

@@ -86,6 +86,24 @@ app.conf.beat_schedule = {
         "task": "marketing.conversions_detect",
         "schedule": crontab(hour=4, minute=30),
     },
+    # Export files past their retention period (ANALYTICS_EXPORT_RETENTION_DAYS) are deleted
+    # at 05:00 (bankcrm.analytics.tasks_exports).
+    "analytics-export-jobs-purge": {
+        "task": "analytics.export_jobs_purge",
+        "schedule": crontab(hour=5, minute=0),
+    },
+    # Report schedules that are due are e-mailed every 5 minutes
+    # (bankcrm.analytics.tasks_schedules).
+    "analytics-report-schedules": {
+        "task": "analytics.report_schedules_send",
+        "schedule": crontab(minute="*/5"),
+    },
+    # The dashboards' daily aggregates at 04:45, after the night's bookings and balances are
+    # loaded: the days since the last snapshot, up to today (bankcrm.analytics.tasks_dashboards).
+    "analytics-dashboards-refresh": {
+        "task": "analytics.dashboards_refresh",
+        "schedule": crontab(hour=4, minute=45),
+    },
 }
 
 # The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every

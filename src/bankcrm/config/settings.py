@@ -394,6 +394,16 @@ SUPPORT_REDRESS_APPROVAL_THRESHOLD = env("SUPPORT_REDRESS_APPROVAL_THRESHOLD", "
 # How often the SLA sweep raises warnings and breaches (seconds).
 SUPPORT_SLA_SWEEP_SECONDS = env_int("SUPPORT_SLA_SWEEP_SECONDS", 60)
 
+# --- Analytics (docs/analytics.md, "Exports") ----------------------------------------------
+
+# Exports of more rows than this run as background jobs (a download link when done).
+ANALYTICS_EXPORT_JOB_ROWS = env_int("ANALYTICS_EXPORT_JOB_ROWS", 50_000)
+# A PDF holds at most this many rows (larger reports: CSV or XLSX).
+ANALYTICS_EXPORT_PDF_MAX_ROWS = env_int("ANALYTICS_EXPORT_PDF_MAX_ROWS", 5_000)
+# Export job files are deleted this many days after they were written.
+ANALYTICS_EXPORT_RETENTION_DAYS = env_int("ANALYTICS_EXPORT_RETENTION_DAYS", 7)
+ANALYTICS_EXPORT_DIR = env("ANALYTICS_EXPORT_DIR", str(VAR_DIR / "exports")) or ""
+
 # --- Marketing (docs/marketing.md, "Settings") -----------------------------------------------
 
 # The From of campaign e-mail (sent through EMAIL_URL, like all the bank's e-mail).

@@ -15,6 +15,7 @@ urlpatterns = [
     path("support/", include("bankcrm.support.urls")),
     path("contact/", include("bankcrm.support.urls_public")),
     path("marketing/", include("bankcrm.marketing.urls")),
+    path("analytics/", include("bankcrm.analytics.urls")),
     path("m/", include("bankcrm.marketing.urls_public")),
     path("preferences/", include("bankcrm.customers.urls_preferences")),
     path("api/v1/", include("bankcrm.config.api_urls")),

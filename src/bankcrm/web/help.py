@@ -89,6 +89,14 @@ GENERAL_TOPICS: tuple[HelpTopic, ...] = (
         ),
     ),
     HelpTopic(
+        "analytics",
+        _("Analytics: dashboards, reports and exports"),
+        _(
+            "The dashboards of each role, the standard reports, defining your own report, "
+            "exports and reports sent by e-mail on a schedule."
+        ),
+    ),
+    HelpTopic(
         "marketing",
         _("Marketing: consent, segments and campaigns"),
         _(

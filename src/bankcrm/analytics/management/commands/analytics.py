@@ -10,6 +10,11 @@
 ``bankcrm analytics score-churn [--model NAME] [--version N] [--as-of DATE]``
     score every person who is not closed with the churn model (default: the production
     churn model, else the newest registered) and store the scores; prints one JSON line.
+``bankcrm analytics send-scheduled``
+    e-mail the report schedules that are due (for cron without Celery beat); prints
+    ``{"sent": N}``.
+``bankcrm analytics refresh-dashboards [--day DATE]``
+    snapshot the dashboards' daily aggregates (see :mod:`bankcrm.analytics.commands_dashboards`).
 
 Progress goes to stderr; stdout gets the JSON.
 """
@@ -26,6 +31,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from bankcrm.analytics.commands_dashboards import ACTION as REFRESH_DASHBOARDS
+from bankcrm.analytics.commands_dashboards import add_dashboard_actions, refresh_dashboards
 from bankcrm.core.actor import SystemActor
 from bankcrm.core.context import request_context
 
@@ -52,7 +59,7 @@ def _message(exc: ValidationError) -> str:
 
 
 class Command(BaseCommand):
-    help = "Analytics: RFM segmentation and the churn model."
+    help = "Analytics: RFM segmentation, the churn model and the dashboards' aggregates."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -76,6 +83,8 @@ class Command(BaseCommand):
         score.add_argument("--model", default="", metavar="NAME", help=_("The model's name."))
         score.add_argument("--version", type=int, metavar="N", help=_("The version number."))
         score.add_argument("--as-of", metavar="DATE", help=_("The scoring day (default: today)."))
+        add_dashboard_actions(actions)
+        actions.add_parser("send-scheduled", help=_("E-mail the report schedules that are due."))
 
     def _say(self, text: str) -> None:
         self.stderr.write(str(text), style_func=lambda message: message)
@@ -88,6 +97,14 @@ class Command(BaseCommand):
                     result = self._rfm(options)
                 elif action == "train-churn":
                     result = self._train(options)
+                elif action == REFRESH_DASHBOARDS:
+                    result = refresh_dashboards(options)
+                elif action == "send-scheduled":
+                    from bankcrm.analytics.services_report_schedules import (
+                        report_schedules_run_due,
+                    )
+
+                    result = {"sent": report_schedules_run_due()}
                 else:
                     result = self._score(options)
             except ValidationError as exc:

@@ -1,0 +1,13 @@
+"""The analytics module's Celery tasks, kept by subject in tasks_*.py; Celery's autodiscovery
+imports this module, which registers them all."""
+
+from .tasks_dashboards import dashboards_refresh
+from .tasks_exports import export_job_run_task, export_jobs_purge_task
+from .tasks_schedules import report_schedules_send
+
+__all__ = [
+    "dashboards_refresh",
+    "export_job_run_task",
+    "export_jobs_purge_task",
+    "report_schedules_send",
+]
