@@ -31,9 +31,7 @@ four places; rates and uplifts are floats (fractions of 1, shown as per cent).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -63,7 +61,6 @@ MESSAGE_STATUSES: tuple[str, ...] = tuple(CampaignMessage.Status.values)
 SENT_STATUSES = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 DELIVERED_STATUSES = ("delivered", "opened", "clicked")
 OPENED_STATUSES = ("opened", "clicked")
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -508,28 +505,7 @@ def _segment_effects(
     return effects
 
 
-# --- CSV -----------------------------------------------------------------------------------------
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        return False
-    return True
+# --- Sections (the page and the exports) --------------------------------------------------------
 
 
 def _effect_rows(effects: Iterable[Effect]) -> list[list[Any]]:
@@ -657,21 +633,6 @@ def report_sections(report: CampaignReport) -> list[tuple[str, list[str], list[l
         (_("Effect per variant"), effect_headings, _effect_rows(report.variants)),
         (_("Effect per customer segment"), effect_headings, _effect_rows(report.segments)),
     ]
-
-
-def campaign_report_csv(report: CampaignReport) -> bytes:
-    """The report as CSV, UTF-8 with a byte-order mark: one section per table, each a title
-    line, a heading line and its rows, sections separated by an empty line."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    for index, (title, headings, rows) in enumerate(report_sections(report)):
-        if index:
-            writer.writerow([])
-        writer.writerow([f"# {title}"])
-        writer.writerow([str(h) for h in headings])
-        for row in rows:
-            writer.writerow([_csv_cell(cell) for cell in row])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def report_file_name(campaign: Campaign) -> str:
