@@ -19,6 +19,7 @@ from bankcrm.analytics import exports, services_exports
 from bankcrm.analytics.models import ExportJob
 from bankcrm.analytics.rfm import RFM_SEGMENTS
 from bankcrm.analytics.services_exports import export_job_start, export_jobs_purge
+from bankcrm.analytics.standard_reports import STANDARD_REPORTS
 from bankcrm.audit.models import AuditEvent
 from bankcrm.banking.models import Transaction
 from bankcrm.risk.models import ModelVersion, Score
@@ -61,7 +62,10 @@ def csv_rows(response) -> list[list[str]]:
 def test_the_index_lists_the_reports_the_viewer_may_open(client, bank):
     response = login(client, bank.manager_a).get(reverse("analytics:report_index"))
     assert response.status_code == 200
-    assert [report["key"] for report in response.context["reports"]] == ["rfm", "churn"]
+    keys = [report["key"] for report in response.context["reports"]]
+    # The RFM and churn reports, then the standard summaries whose records the branch
+    # manager may read (transactions, loans, customers: all seven).
+    assert keys == ["rfm", "churn", *[report.key for report in STANDARD_REPORTS]]
     html = response.content.decode()
     assert reverse("analytics:report_rfm") in html and reverse("analytics:report_churn") in html
 

@@ -153,6 +153,12 @@ SOURCES: dict[str, ExportSource] = {
         "analytics.report_export",
         "analytics.report",
     ),
+    "analytics.standard_report": ExportSource(
+        "bankcrm.analytics.documents_builder:standard_report_document",
+        "analytics.export_report",
+        "analytics.report_export",
+        "analytics.report",
+    ),
     "banking.accounts": ExportSource(
         "bankcrm.banking.views:account_export_document",
         "banking.view_account",

@@ -35,9 +35,10 @@ from . import selectors_report_definitions as selectors
 from . import services_report_definitions as services
 from .builder import MONEY, NUMBER, ReportResult, run_report, validate_definition
 from .charts import ChartRow, bar_chart, figure, line_chart
-from .documents_builder import saved_report_document
+from .documents_builder import saved_report_document, standard_report_document
 from .forms_builder import ReportBuilderForm, initial_from_definition
 from .models_report_definitions import ReportDefinition
+from .standard_reports import StandardReport, default_parameters, standard_report
 
 VIEW = "analytics.view_report"
 ADD = "analytics.add_reportdefinition"
@@ -150,7 +151,13 @@ def builder(request: HttpRequest) -> HttpResponse:
     """A new report: the form, its preview, and "Save"."""
     _require(request, ADD)
     if request.method != "POST":
-        form = ReportBuilderForm(entity_key=request.GET.get("entity"))
+        standard = standard_report(request.GET.get("standard", ""))
+        if standard is not None:
+            initial = initial_from_definition(validate_definition(standard.definition))
+            initial["name"] = str(standard.title)
+            form = ReportBuilderForm(initial=initial)
+        else:
+            form = ReportBuilderForm(entity_key=request.GET.get("entity"))
         return _builder_page(request, form)
     form = ReportBuilderForm(request.POST)
     if request.POST.get("action") == "change_entity":
@@ -359,3 +366,102 @@ def _given(request: HttpRequest, report: ReportDefinition) -> dict[str, str]:
         for p in version.definition["parameters"]
         if request.GET.get(p["name"], "")
     }
+
+
+# --- Standard reports (builder definitions shipped with bankcrm) ------------------------------
+
+
+def _standard_or_404(request: HttpRequest, key: str) -> StandardReport:
+    report = standard_report(key)
+    if report is None or not actor_has_perm(request.user, report.permission):
+        raise Http404(_("Nothing was found at this address."))
+    return report
+
+
+def _standard_given(request: HttpRequest, report: StandardReport) -> dict[str, str]:
+    given = default_parameters(report)
+    for parameter in report.definition.get("parameters", []):
+        if request.GET.get(parameter["name"]):
+            given[parameter["name"]] = request.GET[parameter["name"]]
+    return given
+
+
+@login_required
+@require_GET
+def standard_run(request: HttpRequest, key: str) -> HttpResponse:
+    """A standard report run with its parameters (the last twelve months by default)."""
+    _require(request, VIEW)
+    report = _standard_or_404(request, key)
+    given = _standard_given(request, report)
+    result, errors = None, {}
+    try:
+        result = run_report(report.definition, request.user, given)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    parameters = [
+        {**p, "label": _(p["label"]), "value": given.get(p["name"], ""),
+         "errors": errors.get(p["name"])}
+        for p in report.definition.get("parameters", [])
+    ]  # fmt: skip
+    query = urlencode({"key": report.key, **given})
+    exports_links = [
+        {
+            "format": fmt,
+            "label": fmt.upper(),
+            "url": reverse("analytics:standard_export", args=[report.key, fmt])
+            + "?"
+            + urlencode(given),
+        }
+        for fmt in exports.FORMATS
+    ]
+    return render(
+        request,
+        "analytics/builder/standard.html",
+        {
+            "report": report,
+            "parameters": parameters,
+            "result": result,
+            "table": _table(result),
+            "chart": _chart(result) if result else None,
+            "exports": exports_links,
+            "schedule_url": reverse("analytics:schedule_create")
+            + "?"
+            + urlencode(
+                {
+                    "source": "analytics.standard_report",
+                    "parameters": json.dumps({"key": report.key, **given}),
+                    "name": str(report.title),
+                }
+            ),
+            "copy_url": reverse("analytics:builder") + "?" + urlencode({"standard": report.key}),
+            "may_export": actor_has_perm(request.user, EXPORT),
+            "may_copy": actor_has_perm(request.user, ADD),
+            "query": query,
+        },
+        status=200 if result is not None else 422,
+    )
+
+
+@login_required
+@require_GET
+def standard_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
+    """Every row of a standard report as CSV, XLSX or PDF (audited; a job when large)."""
+    _require(request, EXPORT)
+    report = _standard_or_404(request, key)
+    if fmt not in exports.FORMATS:
+        raise Http404(_("Nothing was found at this address."))
+    parameters = {"key": report.key, **_standard_given(request, report)}
+    try:
+        document = standard_report_document(request.user, parameters)
+    except ValidationError as exc:
+        for name, texts in exc.message_dict.items():
+            for text in texts:
+                messages.error(request, f"{name}: {text}")
+        return HttpResponseRedirect(reverse("analytics:standard_run", args=[report.key]))
+    return exports.export_or_queue(
+        actor=request.user,
+        source="analytics.standard_report",
+        document=document,
+        parameters=parameters,
+        fmt=fmt,
+    )

@@ -31,6 +31,7 @@ from .selectors_churn_report import churn_report
 from .selectors_exports import export_job_get, export_job_list
 from .selectors_rfm import DEFAULT_LIST_LIMIT, rfm_customer_list, rfm_report
 from .services_exports import export_job_download_record
+from .standard_reports import STANDARD_REPORTS
 from .views_reports_documents import RfmFilterForm
 
 VIEW_PERMISSION = "analytics.view_report"
@@ -109,6 +110,17 @@ def report_index(request: HttpRequest) -> HttpResponse:
         {"key": key, "title": title, "description": description, "url": reverse(url_name)}
         for key, title, description, url_name, permission in REPORTS
         if actor_has_perm(request.user, permission)
+    ]
+    # The standard summaries written as report-builder definitions.
+    reports += [
+        {
+            "key": report.key,
+            "title": report.title,
+            "description": report.description,
+            "url": reverse("analytics:standard_run", args=[report.key]),
+        }
+        for report in STANDARD_REPORTS
+        if actor_has_perm(request.user, report.permission)
     ]
     return render(
         request,
