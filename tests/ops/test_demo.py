@@ -45,9 +45,9 @@ def test_demo_bank_is_created_once(demo_env, capsys):
     second = capsys.readouterr().out
 
     assert after_first["units"] - before["units"] == 6
-    # The 14 demo staff (one per role, two relationship managers, two marketing managers)
+    # The 15 demo staff (one per role, two relationship managers, two marketing managers)
     # and two more service agents for the service desk's queues.
-    assert after_first["users"] - before["users"] == 16
+    assert after_first["users"] - before["users"] == 17
     assert after_first["portfolios"] - before["portfolios"] == 2
     assert counts() == after_first
     assert "Demo bank: " in first and "change(s) made." in first
@@ -75,7 +75,7 @@ def test_every_role_has_a_demo_user_with_a_working_password(demo_env):
         u.username: u
         for u in User.objects.filter(username__in=[p.username for p in demo.DEMO_STAFF])
     }
-    assert len(users) == 14
+    assert len(users) == 15
     held = {code for user in users.values() for code in user.roles.values_list("code", flat=True)}
     assert held == set(Role.Code.values)
     for person in demo.DEMO_STAFF:
@@ -109,7 +109,7 @@ def test_everything_is_audited_as_the_demo_job(demo_env):
     }
     actions = list(events.values_list("action", flat=True))
     assert actions.count("access.org_unit_create") == 6
-    assert actions.count("access.user_create") == 16
+    assert actions.count("access.user_create") == 17
     assert actions.count("access.portfolio_create") == 2
 
 

@@ -18,12 +18,13 @@ register_nav(
     icon="list",
     section=SECTION,
 )
-# Anyone signed in: each sees and sends only their own schedules, as the recipients' scope.
+# Those who read reports: each sees and sends only their own schedules, in the recipients'
+# scope.
 register_nav(
     "analytics.schedules",
     _("Report schedules"),
     "analytics:schedule_list",
-    permission=None,
+    permission="analytics.view_report",
     order=98,
     icon="bell",
     section=SECTION,

@@ -1,5 +1,6 @@
-"""Navigation entries of the reports: the report index (to those who may view reports) and
-one's own export jobs (to anyone signed in: each sees their own)."""
+"""Navigation entries of the reports: the report index and one's own export jobs (to those
+who may view reports; anyone whose large list export became a job is taken to the job list
+page, which shows each person their own jobs)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ register_nav(
     "analytics.export_jobs",
     _("My exports"),
     "analytics:export_job_list",
-    permission=None,
+    permission="analytics.view_report",
     order=96,
     icon="file",
     section=SECTION,

@@ -87,6 +87,7 @@ DEMO_STAFF: list[DemoUser] = [
     # The second marketing manager approves the first one's campaigns (maker-checker).
     DemoUser("mm.xie", "Lan", "Xie", Role.Code.MARKETING_MANAGER, "HO"),
     DemoUser("au.zhou", "Qiang", "Zhou", Role.Code.AUDITOR, "HO"),
+    DemoUser("ex.lin", "Hao", "Lin", Role.Code.EXECUTIVE, "HO"),
 ]
 
 
