@@ -41,8 +41,10 @@ DEMO_SEEDERS: list[str] = [
     "bankcrm.integrations.demo_support.seed_support",
     # Marketing: consents, offers, segments, a propensity model, campaigns and their results.
     "bankcrm.integrations.demo_marketing.seed_marketing",
-    # Last: its monitoring runs over every booking the seeders before it made.
+    # After every seeder that books: its monitoring runs over every booking made before it.
     "bankcrm.integrations.demo_compliance.seed_compliance",
+    # The dashboards' snapshots of the balances and customers all the seeders made.
+    "bankcrm.integrations.demo_analytics.seed_analytics",
 ]
 
 DEMO_EMAIL_DOMAIN = "demo-bank.example"
