@@ -223,3 +223,17 @@ def test_someone_else_s_report_is_not_found(client):
     client.force_login(_analyst("marketing_manager"))
     assert client.get(reverse("analytics:saved_run", args=[report.pk])).status_code == 404
     assert client.get(reverse("analytics:saved_edit", args=[report.pk])).status_code == 404
+
+
+def test_a_saved_report_exports_every_row_in_the_viewer_s_scope(client, accounts):
+    report = report_definition_create(
+        actor=_analyst(), name="Deposits", definition=DEPOSITS, shared_with_roles=["branch_manager"]
+    )
+    manager = UserFactory(roles=[Role.objects.get(code="branch_manager")], org_unit=accounts[0])
+    client.force_login(manager)
+    response = client.get(reverse("analytics:saved_export", args=[report.pk, "csv"]))
+    assert response.status_code == 200
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "Branch A" in text and "Branch B" not in text
+    assert AuditEvent.objects.filter(action="analytics.report_export").count() == 1
+    assert client.get(reverse("analytics:saved_export", args=[report.pk, "doc"])).status_code == 404

@@ -200,7 +200,7 @@ def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, VIEW)
     report = _report_or_404(request, pk)
     version = selectors.report_definition_version(report)
-    given = {p["name"]: request.GET.get(p["name"], "") for p in version.definition["parameters"]}
+    given = _given(request, version.definition)
     result, errors = None, {}
     try:
         result = run_report(version.definition, request.user, given)
@@ -224,9 +224,10 @@ def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
             "result": result,
             "table": _table(result),
             "chart": _chart(result) if result else None,
-            "query": request.GET.urlencode(),
-            "exports": _export_links(report, request),
-            "schedule_url": _schedule_url(report, request),
+            "exports": _export_links("analytics:saved_export", report.pk, given),
+            "schedule_url": _schedule_url(
+                "analytics.saved_report", {"report": report.pk, **given}, report.name
+            ),
             "may_export": actor_has_perm(request.user, EXPORT),
             "may_change": services.may_change(request.user, report),
         },
@@ -234,25 +235,52 @@ def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _export_links(report: ReportDefinition, request: HttpRequest) -> list[dict[str, str]]:
-    query = request.GET.urlencode()
+def _export_links(url_name: str, key: Any, given: dict[str, str]) -> list[dict[str, str]]:
+    """The report's CSV, XLSX and PDF links with its parameters."""
+    query = urlencode(given)
     return [
         {
             "format": fmt,
             "label": fmt.upper(),
-            "url": reverse("analytics:saved_export", args=[report.pk, fmt])
-            + (f"?{query}" if query else ""),
+            "url": reverse(url_name, args=[key, fmt]) + (f"?{query}" if query else ""),
         }
         for fmt in exports.FORMATS
     ]
 
 
-def _schedule_url(report: ReportDefinition, request: HttpRequest) -> str:
-    parameters = {"report": report.pk, **_given(request, report)}
-    return reverse("analytics:schedule_create") + "?" + urlencode(
-        {"source": "analytics.saved_report", "parameters": json.dumps(parameters),
-         "name": report.name}
-    )  # fmt: skip
+def _schedule_url(source: str, parameters: dict[str, Any], name: str) -> str:
+    """The new-schedule page for this report and its parameters."""
+    query = {"source": source, "parameters": json.dumps(parameters), "name": name}
+    return reverse("analytics:schedule_create") + "?" + urlencode(query)
+
+
+def _flash(request: HttpRequest, exc: ValidationError) -> None:
+    for name, texts in exc.message_dict.items():
+        for text in texts:
+            messages.error(request, f"{name}: {text}")
+
+
+def _export(
+    request: HttpRequest,
+    *,
+    source: str,
+    parameters: dict[str, Any],
+    build: Any,
+    back: str,
+    fmt: str,
+) -> HttpResponse:
+    """Every row of a builder report as ``fmt`` (audited; a job above the threshold); a bad
+    parameter sends the person back to the report with the message."""
+    if fmt not in exports.FORMATS:
+        raise Http404(_("Nothing was found at this address."))
+    try:
+        document = build(request.user, parameters)
+    except ValidationError as exc:
+        _flash(request, exc)
+        return HttpResponseRedirect(back)
+    return exports.export_or_queue(
+        actor=request.user, source=source, document=document, parameters=parameters, fmt=fmt
+    )
 
 
 @login_required
@@ -325,9 +353,7 @@ def saved_import(request: HttpRequest) -> HttpResponse:
             raise ValidationError({"file": [_("The file is not JSON.")]}) from None
         report = services.report_definition_import(actor=request.user, document=document)
     except ValidationError as exc:
-        for name, texts in exc.message_dict.items():
-            for text in texts:
-                messages.error(request, f"{name}: {text}")
+        _flash(request, exc)
         return HttpResponseRedirect(reverse("analytics:saved_list"))
     messages.success(request, _("The report was imported."))
     return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
@@ -338,32 +364,25 @@ def saved_import(request: HttpRequest) -> HttpResponse:
 def saved_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     """Every row of a saved report as CSV, XLSX or PDF (audited; a job above the threshold)."""
     _require(request, EXPORT)
-    if fmt not in exports.FORMATS:
-        raise Http404(_("Nothing was found at this address."))
     report = _report_or_404(request, pk)
-    parameters = {"report": report.pk, **_given(request, report)}
-    try:
-        document = saved_report_document(request.user, parameters)
-    except ValidationError as exc:
-        for name, texts in exc.message_dict.items():
-            for text in texts:
-                messages.error(request, f"{name}: {text}")
-        return HttpResponseRedirect(reverse("analytics:saved_run", args=[report.pk]))
-    return exports.export_or_queue(
-        actor=request.user,
+    return _export(
+        request,
         source="analytics.saved_report",
-        document=document,
-        parameters=parameters,
+        parameters={
+            "report": report.pk,
+            **_given(request, selectors.report_definition_version(report).definition),
+        },
+        build=saved_report_document,
+        back=reverse("analytics:saved_run", args=[report.pk]),
         fmt=fmt,
     )
 
 
-def _given(request: HttpRequest, report: ReportDefinition) -> dict[str, str]:
-    """The report's parameters as given in the query string."""
-    version = selectors.report_definition_version(report)
+def _given(request: HttpRequest, definition: dict[str, Any]) -> dict[str, str]:
+    """The definition's parameters given (non-empty) in the query string."""
     return {
-        p["name"]: request.GET.get(p["name"], "")
-        for p in version.definition["parameters"]
+        p["name"]: request.GET[p["name"]]
+        for p in definition["parameters"]
         if request.GET.get(p["name"], "")
     }
 
@@ -403,17 +422,6 @@ def standard_run(request: HttpRequest, key: str) -> HttpResponse:
          "errors": errors.get(p["name"])}
         for p in report.definition.get("parameters", [])
     ]  # fmt: skip
-    query = urlencode({"key": report.key, **given})
-    exports_links = [
-        {
-            "format": fmt,
-            "label": fmt.upper(),
-            "url": reverse("analytics:standard_export", args=[report.key, fmt])
-            + "?"
-            + urlencode(given),
-        }
-        for fmt in exports.FORMATS
-    ]
     return render(
         request,
         "analytics/builder/standard.html",
@@ -423,20 +431,13 @@ def standard_run(request: HttpRequest, key: str) -> HttpResponse:
             "result": result,
             "table": _table(result),
             "chart": _chart(result) if result else None,
-            "exports": exports_links,
-            "schedule_url": reverse("analytics:schedule_create")
-            + "?"
-            + urlencode(
-                {
-                    "source": "analytics.standard_report",
-                    "parameters": json.dumps({"key": report.key, **given}),
-                    "name": str(report.title),
-                }
+            "exports": _export_links("analytics:standard_export", report.key, given),
+            "schedule_url": _schedule_url(
+                "analytics.standard_report", {"key": report.key, **given}, str(report.title)
             ),
             "copy_url": reverse("analytics:builder") + "?" + urlencode({"standard": report.key}),
             "may_export": actor_has_perm(request.user, EXPORT),
             "may_copy": actor_has_perm(request.user, ADD),
-            "query": query,
         },
         status=200 if result is not None else 422,
     )
@@ -448,20 +449,11 @@ def standard_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
     """Every row of a standard report as CSV, XLSX or PDF (audited; a job when large)."""
     _require(request, EXPORT)
     report = _standard_or_404(request, key)
-    if fmt not in exports.FORMATS:
-        raise Http404(_("Nothing was found at this address."))
-    parameters = {"key": report.key, **_standard_given(request, report)}
-    try:
-        document = standard_report_document(request.user, parameters)
-    except ValidationError as exc:
-        for name, texts in exc.message_dict.items():
-            for text in texts:
-                messages.error(request, f"{name}: {text}")
-        return HttpResponseRedirect(reverse("analytics:standard_run", args=[report.key]))
-    return exports.export_or_queue(
-        actor=request.user,
+    return _export(
+        request,
         source="analytics.standard_report",
-        document=document,
-        parameters=parameters,
+        parameters={"key": report.key, **_standard_given(request, report)},
+        build=standard_report_document,
+        back=reverse("analytics:standard_run", args=[report.key]),
         fmt=fmt,
     )
