@@ -53,6 +53,24 @@ def _period(by: list[Any], aggregates: list[dict[str, Any]], **extra: Any) -> di
 
 _COUNT_AND_SUM = [{"fn": "count"}, {"fn": "sum", "field": "amount"}]
 
+
+def _summary(key: str, title: Any, description: Any, field: str) -> StandardReport:
+    """Bookings of the period grouped by ``field``, inflow and outflow apart, per currency:
+    the most frequent first, charted as bars."""
+    return StandardReport(
+        key,
+        title,
+        description,
+        "banking.view_transaction",
+        _period(
+            [field, "direction", "currency"],
+            _COUNT_AND_SUM,
+            sort=[{"key": "count", "desc": True}, {"key": field}],
+            chart={"type": "bar", "x": field, "y": "count"},
+        ),
+    )
+
+
 STANDARD_REPORTS: tuple[StandardReport, ...] = (
     StandardReport(
         "transactions-by-month",
@@ -66,53 +84,29 @@ STANDARD_REPORTS: tuple[StandardReport, ...] = (
             chart={"type": "line", "x": "booking_date__month", "y": "sum_amount"},
         ),
     ),
-    StandardReport(
+    _summary(
         "transactions-by-type",
         _("Transactions by type"),
         _("Bookings per type (salary, card payment, transfer …) and direction, per currency."),
-        "banking.view_transaction",
-        _period(
-            ["kind", "direction", "currency"],
-            _COUNT_AND_SUM,
-            sort=[{"key": "count", "desc": True}],
-            chart={"type": "bar", "x": "kind", "y": "count"},
-        ),
+        "kind",
     ),
-    StandardReport(
+    _summary(
         "transactions-by-channel",
         _("Transactions by channel"),
         _("Bookings per channel (branch, ATM, online, card …) and direction, per currency."),
-        "banking.view_transaction",
-        _period(
-            ["channel", "direction", "currency"],
-            _COUNT_AND_SUM,
-            sort=[{"key": "count", "desc": True}],
-            chart={"type": "bar", "x": "channel", "y": "count"},
-        ),
+        "channel",
     ),
-    StandardReport(
+    _summary(
         "transactions-by-branch",
         _("Transactions by branch"),
         _("Bookings per branch of the account and direction, per currency."),
-        "banking.view_transaction",
-        _period(
-            ["account.branch", "direction", "currency"],
-            _COUNT_AND_SUM,
-            sort=[{"key": "account.branch"}],
-            chart={"type": "bar", "x": "account.branch", "y": "count"},
-        ),
+        "account.branch",
     ),
-    StandardReport(
+    _summary(
         "transactions-by-country",
         _("Transactions by counterparty country"),
         _("Bookings per counterparty country and direction, per currency (cross-border flows)."),
-        "banking.view_transaction",
-        _period(
-            ["counterparty_country", "direction", "currency"],
-            _COUNT_AND_SUM,
-            sort=[{"key": "count", "desc": True}],
-            chart={"type": "bar", "x": "counterparty_country", "y": "count"},
-        ),
+        "counterparty_country",
     ),
     StandardReport(
         "loans-by-bucket",
