@@ -1,5 +1,15 @@
-"""What the analytics app registers when Django starts: its navigation entries."""
+"""What the analytics app registers when Django starts: its navigation entries and the
+reports of the catalogue (catalogue.register_report)."""
 
 from __future__ import annotations
 
-from . import navigation_builder, navigation_dashboards, navigation_reports  # noqa: F401
+from . import (  # noqa: F401
+    navigation_builder,
+    navigation_dashboards,
+    navigation_reports,
+    reports_acquisition,
+    reports_early_warning,
+    reports_effectiveness,
+    reports_oversight,
+    reports_portfolio,
+)

@@ -24,6 +24,8 @@ from django.views.decorators.http import require_GET
 from bankcrm.access.permissions import actor_has_perm
 
 from . import exports
+from .catalogue import EXPORTS as CATALOGUE_EXPORTS
+from .catalogue import REPORTS as CATALOGUE_REPORTS
 from .exports import SOURCES
 from .models import ExportJob
 from .rfm import RFM_SEGMENTS
@@ -70,12 +72,12 @@ EXPORTABLE = {
 }
 
 
-def _require(request: HttpRequest, permission: str) -> None:
+def require_permission(request: HttpRequest, permission: str) -> None:
     if not actor_has_perm(request.user, permission):
         raise PermissionDenied(_("You do not have permission to do this."))
 
 
-def _is_partial(request: HttpRequest) -> bool:
+def is_partial(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.boosted
 
@@ -90,7 +92,7 @@ def _bad_filters(error: ValidationError) -> HttpResponse:
     return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
 
 
-def _export_links(request: HttpRequest, key: str) -> list[dict[str, str]]:
+def report_export_links(request: HttpRequest, key: str) -> list[dict[str, str]]:
     if not actor_has_perm(request.user, EXPORT_PERMISSION):
         return []
     query = request.GET.urlencode()
@@ -105,11 +107,22 @@ def _export_links(request: HttpRequest, key: str) -> list[dict[str, str]]:
 @require_GET
 def report_index(request: HttpRequest) -> HttpResponse:
     """The reports the viewer may open."""
-    _require(request, VIEW_PERMISSION)
+    require_permission(request, VIEW_PERMISSION)
     reports = [
         {"key": key, "title": title, "description": description, "url": reverse(url_name)}
         for key, title, description, url_name, permission in REPORTS
         if actor_has_perm(request.user, permission)
+    ]
+    # The reports registered from their own modules (catalogue.register_report).
+    reports += [
+        {
+            "key": report.key,
+            "title": report.title,
+            "description": report.description,
+            "url": reverse(report.url_name),
+        }
+        for report in CATALOGUE_REPORTS.values()
+        if actor_has_perm(request.user, report.permission)
     ]
     # The standard summaries written as report-builder definitions.
     reports += [
@@ -134,7 +147,7 @@ def report_index(request: HttpRequest) -> HttpResponse:
 def rfm_report_page(request: HttpRequest) -> HttpResponse:
     """The RFM segmentation: definitions, counts and averages per segment, each segment
     linked to its customers."""
-    _require(request, VIEW_PERMISSION)
+    require_permission(request, VIEW_PERMISSION)
     form = RfmFilterForm(request.GET)
     report = None
     if form.is_valid():
@@ -164,9 +177,9 @@ def rfm_report_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "report": report,
         "rows": rows,
-        "export_links": _export_links(request, "rfm"),
+        "export_links": report_export_links(request, "rfm"),
     }
-    template = "analytics/reports/partials/rfm_body.html" if _is_partial(request) else None
+    template = "analytics/reports/partials/rfm_body.html" if is_partial(request) else None
     return render(request, template or "analytics/reports/rfm.html", context)
 
 
@@ -175,7 +188,7 @@ def rfm_report_page(request: HttpRequest) -> HttpResponse:
 def rfm_customers_page(request: HttpRequest) -> HttpResponse:
     """The customers behind the RFM report (of one segment), the largest spending first;
     the first rows on the page, all of them in the exports."""
-    _require(request, VIEW_PERMISSION)
+    require_permission(request, VIEW_PERMISSION)
     form = RfmFilterForm(request.GET)
     customers: list[Any] = []
     segment = None
@@ -196,7 +209,7 @@ def rfm_customers_page(request: HttpRequest) -> HttpResponse:
         "customers": customers[:DEFAULT_LIST_LIMIT],
         "is_cut": len(customers) > DEFAULT_LIST_LIMIT,
         "limit": DEFAULT_LIST_LIMIT,
-        "export_links": _export_links(request, "rfm_customers"),
+        "export_links": report_export_links(request, "rfm_customers"),
     }
     return render(request, "analytics/reports/rfm_customers.html", context)
 
@@ -205,7 +218,7 @@ def rfm_customers_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def churn_report_page(request: HttpRequest) -> HttpResponse:
     """The churn model's AUC and the distribution of the viewer's customers' churn scores."""
-    _require(request, VIEW_PERMISSION)
+    require_permission(request, VIEW_PERMISSION)
     report = churn_report(actor=request.user)
     widest = max((band.customers for band in report.bands), default=0)
     bands = [
@@ -219,7 +232,7 @@ def churn_report_page(request: HttpRequest) -> HttpResponse:
     context = {
         "report": report,
         "bands": bands,
-        "export_links": _export_links(request, "churn"),
+        "export_links": report_export_links(request, "churn"),
     }
     return render(request, "analytics/reports/churn.html", context)
 
@@ -232,10 +245,10 @@ def _parameters(request: HttpRequest) -> dict[str, Any]:
 @require_GET
 def report_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
     """A report as CSV, XLSX or PDF with the page's filters."""
-    source = EXPORTABLE.get(key)
+    source = EXPORTABLE.get(key) or CATALOGUE_EXPORTS.get(key)
     if source is None or fmt not in exports.FORMATS:
         raise Http404(_("No such export."))
-    _require(request, EXPORT_PERMISSION)
+    require_permission(request, EXPORT_PERMISSION)
     parameters = _parameters(request)
     try:
         document = SOURCES[source].build(request.user, parameters)
@@ -256,7 +269,7 @@ def export_job_list_page(request: HttpRequest) -> HttpResponse:
         "jobs": jobs,
         "is_running": any(not job.is_finished for job in jobs),
     }
-    if _is_partial(request):
+    if is_partial(request):
         return render(request, "analytics/exports/partials/job_rows.html", context)
     return render(request, "analytics/exports/job_list.html", context)
 

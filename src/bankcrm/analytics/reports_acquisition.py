@@ -1,0 +1,3 @@
+"""Registers the acquisition report in the report catalogue."""
+
+from __future__ import annotations

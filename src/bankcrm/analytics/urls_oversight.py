@@ -1,0 +1,5 @@
+"""URLs of the oversight report (filled by its module)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
