@@ -162,6 +162,10 @@ def test_the_builder_form_previews_saves_and_runs(client, accounts):
         "chart_y": "sum_balance",
         "name": "Deposits by branch",
         "shared_with_roles": ["branch_manager"],
+        # What a browser sends for the blank rows: each select's first choice.
+        "filter_1_op": "eq",
+        "filter_2_op": "eq",
+        "param_1_type": "text",
     }
     preview = client.post(url, {**form, "action": "preview"})
     assert preview.status_code == 200

@@ -238,9 +238,14 @@ class ReportBuilderForm(forms.Form):
             "note": data.get("note", ""),
         }
 
+    # The parts of a row that a select with no blank choice always sends: a row holding
+    # nothing else is blank (a browser posts the condition and the type of every row).
+    DEFAULTED = {"filter": ("op",), "param": ("type",)}
+
     def rows(self, prefix: str, count: int) -> list[tuple[int, dict[str, Any]]]:
         """The filled rows ``prefix_i_*`` as {name: value} (blank rows left out)."""
         data = self.cleaned_data
+        defaulted = self.DEFAULTED.get(prefix, ())
         filled = []
         for i in range(count):
             row = {
@@ -248,7 +253,11 @@ class ReportBuilderForm(forms.Form):
                 for name, value in data.items()
                 if name.startswith(f"{prefix}_{i}_")
             }
-            if any(value not in (None, "", False) for value in row.values()):
+            if any(
+                value not in (None, "", False)
+                for name, value in row.items()
+                if name not in defaulted
+            ):
                 filled.append((i, row))
         return filled
 

@@ -16,6 +16,7 @@ the viewer may see.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -93,10 +94,20 @@ def _table(result: ReportResult | None) -> dict[str, Any] | None:
             {"label": c.label, "numeric": n} for c, n in zip(result.columns, numeric, strict=True)
         ],
         "rows": [
-            [{"value": v, "numeric": n} for v, n in zip(row, numeric, strict=True)]
+            [{"value": _shown(v, n), "numeric": n} for v, n in zip(row, numeric, strict=True)]
             for row in result.rows
         ],
     }
+
+
+def _shown(value: Any, numeric: bool) -> Any:
+    """A figure as people read it: thousands grouped, amounts and averages to two places
+    (the exports keep the typed values)."""
+    if not numeric or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{Decimal(value):,.2f}"
 
 
 def _builder_page(
