@@ -282,6 +282,10 @@ CASES = [
     ),
     (c("transactions.months_with", "eq", 2, kind="salary", months=3), {"cat"}),
     (c("transactions.months_with", "lt", 1, kind="salary", months=3), {"bob", "eve"}),
+    # One month (October), and two (September with no salary for cat, October).
+    (c("transactions.months_with", "gte", 1, kind="salary", months=1), {"ann", "cat", "dan"}),
+    (c("transactions.months_with", "eq", 1, kind="salary", months=2), {"cat"}),
+    (c("transactions.months_with", "eq", 2, kind="salary", months=2), {"ann", "dan"}),
     (c("transactions.sum", "lte", -5000, kind="card_payment", within_days=90), {"ann"}),
     (
         c("transactions.sum", "gte", -5000, kind="card_payment", within_days=90),
