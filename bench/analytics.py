@@ -178,6 +178,7 @@ def bench(*, customers: int, transactions: int, runs: int, log: Callable[[str], 
             cursor.fetchall()
 
     live_s = round(_median(live, max(3, runs // 2)), 4)
+    reports = _report_medians(clients, runs, log)
     return {
         "benchmark": "analytics_dashboards",
         "database": connection.vendor,
@@ -191,7 +192,44 @@ def bench(*, customers: int, transactions: int, runs: int, log: Callable[[str], 
         "executive_vs_live_sum_ratio": round(medians["executive"] / live_s, 3) if live_s else None,
         "target_s": TARGET_S,
         "targets_met": {name: seconds < TARGET_S for name, seconds in medians.items()},
+        "reports_median_s": reports,
     }
+
+
+def _report_pages() -> dict[str, str]:
+    """Every report of the index (the fixed ones, the standard summaries, which are report
+    builder definitions, and the catalogue's), by key: its page URL."""
+    from django.urls import reverse
+
+    from bankcrm.analytics.catalogue import REPORTS as CATALOGUE
+    from bankcrm.analytics.standard_reports import STANDARD_REPORTS
+    from bankcrm.analytics.views_reports import REPORTS
+
+    pages = {key: reverse(url_name) for key, _t, _d, url_name, _p in REPORTS}
+    pages["rfm_customers"] = reverse("analytics:report_rfm_customers")
+    for report in STANDARD_REPORTS:
+        pages[f"standard.{report.key}"] = reverse("analytics:standard_run", args=[report.key])
+    for report in CATALOGUE.values():
+        pages[report.key] = reverse(report.url_name)
+    return pages
+
+
+def _report_medians(clients: dict[str, Any], runs: int, log: Callable[[str], None]) -> dict:
+    """Each report page for the executive (the whole bank) and the branch manager (one
+    branch): median seconds, or the status code of a page that did not answer 200."""
+    medians: dict[str, Any] = {}
+    for key, url in _report_pages().items():
+        for role in ("executive", "branch_manager"):
+            client = clients[role]
+            status = client.get(url).status_code
+            name = f"{key}[{role}]"
+            if status != 200:
+                medians[name] = f"HTTP {status}"
+                log(f"{name}: HTTP {status}")
+                continue
+            medians[name] = round(_median(lambda c=client, u=url: c.get(u), max(1, runs - 2)), 4)
+            log(f"{name}: {medians[name]} s")
+    return medians
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
