@@ -350,12 +350,12 @@ def next_best_offers(*, actor: Any, limit: int = PANEL_SIZE) -> list[Any]:
 
 
 def early_warnings(*, actor: Any, limit: int = PANEL_SIZE) -> list[Any]:
-    """Loans of the actor's customers that moved to a worse delinquency bucket (lending)."""
-    from bankcrm.lending.selectors_loans import loan_early_warnings
+    """The newest early warnings on the actor's customers (balance drops, salary stopped,
+    large outflows, dormant accounts moving again, loans moving to a worse bucket, reviews
+    and documents falling due), each signal read only by those who may read its records."""
+    from .selectors_early_warning import early_warning_signals
 
-    if not actor_has_perm(actor, "lending.view_loan"):
-        return []
-    return loan_early_warnings(actor=actor, limit=limit)
+    return early_warning_signals(actor=actor, limit=limit)
 
 
 # --- Branch manager ----------------------------------------------------------------------------

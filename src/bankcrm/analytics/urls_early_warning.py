@@ -1,5 +1,15 @@
-"""URLs of the early warning report (filled by its module)."""
+"""URLs of the risk early-warning report (its exports are the catalogue's)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views_early_warning
+
+urlpatterns: list = [
+    path(
+        "reports/early-warnings/",
+        views_early_warning.early_warning_page,
+        name="report_early_warning",
+    ),
+]
