@@ -1,5 +1,12 @@
-"""URLs of the oversight report (filled by its module)."""
+"""URLs of the audit and personal-data access report for auditors (export:
+``analytics:report_export`` with the key ``oversight``)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views_oversight
+
+urlpatterns = [
+    path("reports/oversight/", views_oversight.page, name="report_oversight"),
+]
