@@ -63,9 +63,17 @@ def test_the_index_lists_the_reports_the_viewer_may_open(client, bank):
     response = login(client, bank.manager_a).get(reverse("analytics:report_index"))
     assert response.status_code == 200
     keys = [report["key"] for report in response.context["reports"]]
-    # The RFM and churn reports, then the standard summaries whose records the branch
-    # manager may read (transactions, loans, customers: all seven).
-    assert keys == ["rfm", "churn", *[report.key for report in STANDARD_REPORTS]]
+    # The RFM and churn reports, the catalogue's reports the branch manager may open (not
+    # the audit trail's oversight report), then the standard summaries whose records they
+    # may read (transactions, loans, customers: all seven).
+    catalogue = [
+        "acquisition",
+        "early_warning",
+        "campaign_effectiveness",
+        "service_levels",
+        "portfolio",
+    ]
+    assert keys == ["rfm", "churn", *catalogue, *[report.key for report in STANDARD_REPORTS]]
     html = response.content.decode()
     assert reverse("analytics:report_rfm") in html and reverse("analytics:report_churn") in html
 

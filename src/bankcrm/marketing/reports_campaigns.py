@@ -42,6 +42,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from bankcrm.access.permissions import actor_has_perm
 from bankcrm.core.money import default_rounding
@@ -611,7 +612,7 @@ def report_sections(report: CampaignReport) -> list[tuple[str, list[str], list[l
                 _("Channel"),
                 _("Sent"),
                 _("Delivered"),
-                _("Opened"),
+                pgettext("message", "Opened"),
                 _("Clicked"),
                 _("Cost per message"),
                 _("Cost"),

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from bankcrm.access.querysets import RestrictedManager
 from bankcrm.core.models import TimeStampedModel
@@ -313,7 +314,7 @@ class CampaignMessage(models.Model):
         QUEUED = "queued", _("Queued")
         SENT = "sent", _("Sent")
         DELIVERED = "delivered", _("Delivered")
-        OPENED = "opened", _("Opened")
+        OPENED = "opened", pgettext_lazy("message", "Opened")
         CLICKED = "clicked", _("Clicked")
         BOUNCED = "bounced", _("Bounced")
         FAILED = "failed", _("Failed")
