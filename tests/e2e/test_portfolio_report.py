@@ -12,14 +12,9 @@ from django.urls import reverse
 
 from tests.analytics.test_portfolio import AS_OF, book  # noqa: F401  (fixture)
 from tests.customers.conftest import bank  # noqa: F401  (fixture)
-from tests.e2e.conftest import (  # noqa: F401  (fixtures)
-    _allow_sync_orm_beside_playwright,
-    browser_page,
-    chromium_browser,
-    screenshot,
-    viewport,
-)
 from tests.marketing.conftest import access_seeds  # noqa: F401  (fixture)
+
+from .conftest import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -44,10 +39,10 @@ def _sign_in(page: Any, live_server: Any, user: Any) -> None:
 
 @pytest.mark.parametrize("viewport", [(1280, 900), (375, 800)])
 def test_the_report_opens_and_fits_the_screen(
-    browser_page: Any,  # noqa: F811
+    browser_page: Any,
     live_server: Any,
     world: Any,
-    viewport: Any,  # noqa: F811
+    viewport: Any,
 ) -> None:
     staff, _book = world
     page = browser_page
