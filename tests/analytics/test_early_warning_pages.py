@@ -257,8 +257,8 @@ def test_the_page_query_count_is_pinned(client, warning_bank, django_assert_max_
 
 def test_the_relationship_managers_dashboard_lists_their_nearest_warnings(
     client,
-    warning_bank,
-    monkeypatch,  # noqa: F811
+    warning_bank,  # noqa: F811
+    monkeypatch,
 ):
     # The dashboard reads the warnings as of today: today is the fixture's as-of day here.
     monkeypatch.setattr("bankcrm.analytics.selectors_early_warning.bank_today", lambda: AS_OF)
