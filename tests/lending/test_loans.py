@@ -17,6 +17,7 @@ from bankcrm.banking.models import Transaction
 from bankcrm.core.actor import SystemActor
 from bankcrm.core.models.approvals import PendingApproval
 from bankcrm.core.services_approvals import approval_approve
+from bankcrm.core.timefmt import bank_today
 from bankcrm.events.models import OutboxEvent
 from bankcrm.lending.models import Instalment, Loan, Repayment
 from bankcrm.lending.services_loans import (
@@ -367,6 +368,7 @@ def test_write_off_needs_a_second_person_and_keeps_the_outstanding(lending_bank)
     approval_approve(actor=lending_bank.manager_a2, approval_pk=approval.pk)
     loan.refresh_from_db()
     assert loan.status == Loan.Status.WRITTEN_OFF
+    assert loan.closed_on == bank_today()
     assert loan.outstanding_principal == D("12000.00")
     audit = AuditEvent.objects.get(action="loan.write_off")
     assert audit.reason == "Borrower insolvent."

@@ -40,17 +40,13 @@ from .documents_builder import saved_report_document, standard_report_document
 from .forms_builder import ReportBuilderForm, initial_from_definition
 from .models_report_definitions import ReportDefinition
 from .standard_reports import StandardReport, default_parameters, standard_report
+from .views_reports import require_permission
 
 VIEW = "analytics.view_report"
 ADD = "analytics.add_reportdefinition"
 EXPORT = "analytics.export_report"
 PREVIEW_ROWS = 50
 MAX_IMPORT_BYTES = 256 * 1024
-
-
-def _require(request: HttpRequest, permission: str) -> None:
-    if not actor_has_perm(request.user, permission):
-        raise PermissionDenied(_("You do not have permission to do this."))
 
 
 def _report_or_404(request: HttpRequest, pk: int) -> ReportDefinition:
@@ -160,7 +156,7 @@ def _preview(request: HttpRequest, form: ReportBuilderForm, definition: dict[str
 @require_http_methods(["GET", "POST"])
 def builder(request: HttpRequest) -> HttpResponse:
     """A new report: the form, its preview, and "Save"."""
-    _require(request, ADD)
+    require_permission(request, ADD)
     if request.method != "POST":
         standard = standard_report(request.GET.get("standard", ""))
         if standard is not None:
@@ -195,7 +191,7 @@ def builder(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def saved_list(request: HttpRequest) -> HttpResponse:
-    _require(request, VIEW)
+    require_permission(request, VIEW)
     reports = selectors.report_definition_list(actor=request.user)
     return render(
         request,
@@ -208,7 +204,7 @@ def saved_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
     """A saved report run with the parameters in the query string (defaults otherwise)."""
-    _require(request, VIEW)
+    require_permission(request, VIEW)
     report = _report_or_404(request, pk)
     version = selectors.report_definition_version(report)
     given = _given(request, version.definition)
@@ -298,7 +294,7 @@ def _export(
 @require_http_methods(["GET", "POST"])
 def saved_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """The builder on a saved report: a changed definition is saved as a new version."""
-    _require(request, VIEW)
+    require_permission(request, VIEW)
     report = _report_or_404(request, pk)
     if not services.may_change(request.user, report):
         raise PermissionDenied(_("You do not have permission to do this."))
@@ -337,7 +333,7 @@ def saved_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def saved_json(request: HttpRequest, pk: int) -> HttpResponse:
     """The report's definition as a JSON file another bankcrm can import."""
-    _require(request, VIEW)
+    require_permission(request, VIEW)
     report = _report_or_404(request, pk)
     document = services.report_definition_export(report)
     response = HttpResponse(
@@ -353,7 +349,7 @@ def saved_json(request: HttpRequest, pk: int) -> HttpResponse:
 def saved_import(request: HttpRequest) -> HttpResponse:
     """A report from an uploaded JSON file (a new report, or a new version of one's own
     report of the same name)."""
-    _require(request, ADD)
+    require_permission(request, ADD)
     upload = request.FILES.get("file")
     try:
         if upload is None or upload.size > MAX_IMPORT_BYTES:
@@ -374,7 +370,7 @@ def saved_import(request: HttpRequest) -> HttpResponse:
 @require_GET
 def saved_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     """Every row of a saved report as CSV, XLSX or PDF (audited; a job above the threshold)."""
-    _require(request, EXPORT)
+    require_permission(request, EXPORT)
     report = _report_or_404(request, pk)
     return _export(
         request,
@@ -420,7 +416,7 @@ def _standard_given(request: HttpRequest, report: StandardReport) -> dict[str, s
 @require_GET
 def standard_run(request: HttpRequest, key: str) -> HttpResponse:
     """A standard report run with its parameters (the last twelve months by default)."""
-    _require(request, VIEW)
+    require_permission(request, VIEW)
     report = _standard_or_404(request, key)
     given = _standard_given(request, report)
     result, errors = None, {}
@@ -458,7 +454,7 @@ def standard_run(request: HttpRequest, key: str) -> HttpResponse:
 @require_GET
 def standard_export(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
     """Every row of a standard report as CSV, XLSX or PDF (audited; a job when large)."""
-    _require(request, EXPORT)
+    require_permission(request, EXPORT)
     report = _standard_or_404(request, key)
     return _export(
         request,

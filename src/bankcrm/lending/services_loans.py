@@ -903,13 +903,15 @@ def loan_write_off_request(*, actor: Any, loan: Loan, reason: str) -> PendingApp
 
 
 def loan_write_off_apply(*, actor: Any, payload: dict[str, Any], approval: Any) -> Loan:
-    """The approved write-off (run by the checker): the loan is written off; its
-    outstanding principal and arrears stay for reporting."""
+    """The approved write-off (run by the checker): the loan is written off and leaves the
+    book today (``closed_on``, which the portfolio report reads); its outstanding principal
+    and arrears stay for reporting."""
     locked = _checker_loan(actor, payload)
     _require_open(locked)
     before = audit_snapshot(locked)
     locked.status = Loan.Status.WRITTEN_OFF
-    locked.save(update_fields=["status", "updated_at"])
+    locked.closed_on = bank_today()
+    locked.save(update_fields=["status", "closed_on", "updated_at"])
     audit_record(
         actor=actor,
         action="loan.write_off",
