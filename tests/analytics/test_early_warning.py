@@ -553,14 +553,15 @@ def test_each_signal_is_one_statement_and_the_list_reads_them_lazily(warning_ban
     early_warning_report(actor=manager, thresholds=THRESHOLDS)  # warm the caches
     with CaptureQueriesContext(connection) as queries:
         report = early_warning_report(actor=manager, thresholds=THRESHOLDS, page_size=100)
-    # The exchange rates, then one statement per signal: its page of rows with its count.
-    assert len(queries.captured_queries) == 1 + 7
+    # The nightly run (none here), the exchange rates, then one statement per signal: its
+    # page of rows with its count.
+    assert len(queries.captured_queries) == 1 + 1 + 7
     assert report.total == 14
     with CaptureQueriesContext(connection) as queries:
         listed = early_warning_list(actor=manager, thresholds=THRESHOLDS, signal="salary_stopped")
-        assert len(queries.captured_queries) == 1
-        assert [row.customer for row in listed.rows] == [mask_name("salary_stopped")]
         assert len(queries.captured_queries) == 2
+        assert [row.customer for row in listed.rows] == [mask_name("salary_stopped")]
+        assert len(queries.captured_queries) == 3
 
 
 def test_the_dashboard_reads_the_nearest_warnings(warning_bank):

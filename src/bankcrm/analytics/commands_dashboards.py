@@ -1,6 +1,8 @@
 """``bankcrm analytics refresh-dashboards [--day D]``: snapshot the dashboards' daily
 aggregates (balances per day × branch × portfolio × product category × currency, customers
-per day × unit × portfolio × status).
+per day × unit × portfolio × status). ``bankcrm analytics refresh-early-warnings [--as-of D]``:
+store the early-warning report's account-based signals (one JSON line ``{"as_of", "runs",
+"seconds"}``; see :mod:`bankcrm.analytics.services_early_warning`).
 
 Without ``--day`` the refresh is incremental: the days after the last snapshot, up to today.
 With ``--day`` that day alone is taken again. Prints one JSON line ``{"days", "balance_rows",
@@ -22,6 +24,7 @@ from django.utils.translation import gettext as _
 from bankcrm.core.actor import SystemActor
 
 ACTION = "refresh-dashboards"
+EARLY_WARNINGS_ACTION = "refresh-early-warnings"
 
 
 def add_dashboard_actions(actions: Any) -> None:
@@ -30,23 +33,44 @@ def add_dashboard_actions(actions: Any) -> None:
     refresh.add_argument(
         "--day", metavar="DATE", help=_("Take this day again (default: the days due).")
     )
+    warnings = actions.add_parser(
+        EARLY_WARNINGS_ACTION, help=_("Store the early-warning report's account signals.")
+    )
+    warnings.add_argument("--as-of", metavar="DATE", help=_("The day (default: today)."))
+
+
+def _day(options: dict[str, Any], name: str) -> dt.date | None:
+    value = options.get(name.lstrip("-").replace("-", "_"))
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            _("%(option)s: enter a date as YYYY-MM-DD, not “%(value)s”.")
+            % {"option": name, "value": value}
+        ) from None
 
 
 def refresh_dashboards(options: dict[str, Any]) -> dict[str, Any]:
     """Run the refresh as the system; the JSON line's figures."""
     from .services_dashboards import dashboard_aggregates_refresh
 
-    day = None
-    if options.get("day"):
-        try:
-            day = dt.date.fromisoformat(options["day"])
-        except ValueError:
-            raise CommandError(
-                _("%(option)s: enter a date as YYYY-MM-DD, not “%(value)s”.")
-                % {"option": "--day", "value": options["day"]}
-            ) from None
+    day = _day(options, "--day")
     started = time.monotonic()
     result = dashboard_aggregates_refresh(
         actor=SystemActor("analytics.refresh_dashboards"), day=day
+    )
+    return {**result.as_dict(), "seconds": round(time.monotonic() - started, 3)}
+
+
+def refresh_early_warnings(options: dict[str, Any]) -> dict[str, Any]:
+    """Run the early-warning refresh as the system; the JSON line's figures."""
+    from .services_early_warning import early_warnings_refresh
+
+    as_of = _day(options, "--as-of")
+    started = time.monotonic()
+    result = early_warnings_refresh(
+        actor=SystemActor("analytics.refresh_early_warnings"), as_of=as_of
     )
     return {**result.as_dict(), "seconds": round(time.monotonic() - started, 3)}

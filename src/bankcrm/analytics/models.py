@@ -81,10 +81,18 @@ class ExportJob(TimeStampedModel):
         return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.EXPIRED}
 
 
+from .models_early_warning import EarlyWarningRun, StoredEarlyWarning  # noqa: E402
 from .models_report_definitions import (  # noqa: E402
     ReportDefinition,
     ReportDefinitionVersion,
     ReportSchedule,
 )
 
-__all__ = ["ExportJob", "ReportDefinition", "ReportDefinitionVersion", "ReportSchedule"]
+__all__ = [
+    "EarlyWarningRun",
+    "ExportJob",
+    "ReportDefinition",
+    "ReportDefinitionVersion",
+    "ReportSchedule",
+    "StoredEarlyWarning",
+]

@@ -51,6 +51,7 @@ from django.utils.translation import gettext_lazy
 
 from bankcrm.access.models import OrgUnit, Portfolio, Role
 from bankcrm.access.permissions import actor_has_perm, actor_perm_scope, actor_unit_paths
+from bankcrm.access.querysets import unit_path_lookup
 from bankcrm.banking.models import (
     HOLDER_ROLES,
     Account,
@@ -62,6 +63,7 @@ from bankcrm.banking.models import (
 from bankcrm.banking.selectors import base_currency
 from bankcrm.compliance.models import KycProfile
 from bankcrm.compliance.models.kyc import RiskBand
+from bankcrm.core.actor import SystemActor
 from bankcrm.core.masking import mask
 from bankcrm.core.money import Money, format_money
 from bankcrm.core.timefmt import bank_today
@@ -345,6 +347,8 @@ class EarlyWarningReport:
     page_size: int
     total: int
     definitions: list[dict[str, Any]]
+    # When the account-based signals were read from the nightly run: the run's end.
+    computed_at: dt.datetime | None = None
 
     @property
     def pages(self) -> int:
@@ -453,6 +457,30 @@ class _Scope:
 
     def loans(self) -> tuple[str, list[Any]] | None:
         return _restriction(Loan.objects.visible_to(self.actor))
+
+
+@dataclass
+class _RunScope(_Scope):
+    """What a stored run reads: every customer who is not closed (the viewer's customers are
+    chosen when the run is read) and the accounts of ``account_scope`` ("" the whole bank,
+    else the accounts of the branches under that unit path), read window by window."""
+
+    account_scope: str = ""
+
+    def customers(self, column: str, permission: str | None = None) -> _Condition | None:
+        closed = Party.objects.filter(status=Party.Status.CLOSED).order_by().values("pk")
+        sql, params = closed.query.sql_with_params()
+        return _Condition(f"{column} NOT IN ({sql})", list(params))
+
+    @property
+    def is_portfolio(self) -> bool:
+        return False
+
+    def accounts(self) -> tuple[str, list[Any]] | None:
+        if not self.account_scope:
+            return "", []
+        lookup = f"{unit_path_lookup(Account)}__startswith"
+        return _restriction(Account.objects.filter(**{lookup: self.account_scope}))
 
 
 @dataclass
@@ -1220,13 +1248,97 @@ def early_warning_definitions(thresholds: Thresholds) -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- stored runs
+
+# The signals a nightly run stores: those that read a window of bookings (seconds each over
+# millions of them); the others read a few rows through their own indexes and stay live.
+STORED_SIGNALS = ("balance_drop", "salary_stopped", "large_outflow", "dormant_reactivated")
+
+
+def run_statement(
+    code: str, account_scope: str, thresholds: Thresholds, rates: dict[str, Decimal]
+) -> _Statement:
+    """Signal ``code``'s statement over every customer who is not closed and the accounts of
+    ``account_scope`` (what a stored run holds)."""
+    scope = _RunScope(SystemActor("analytics.early_warnings"), None, account_scope)
+    statement = _statement(code, scope, thresholds, rates)
+    if statement is None:  # the system reads every record
+        raise RuntimeError(code)
+    return statement
+
+
+def account_scope_key(actor: Any) -> str | None:
+    """The stored runs' account scope that equals what ``actor`` reads: "" when they read
+    every account, their unit's path when they read their unit's; None when no run fits
+    (accounts of a portfolio, or no unit)."""
+    scope = actor_perm_scope(actor, "banking.view_account")
+    if scope == Role.DataScope.BANK:
+        return ""
+    if scope == Role.DataScope.UNIT:
+        paths = actor_unit_paths(actor)
+        return paths[0] if len(paths) == 1 else None
+    return None
+
+
+def _stored_run(actor: Any, thresholds: Thresholds) -> Any:
+    """The latest finished run for ``actor``'s account scope, as-of day and thresholds, or
+    None (one query)."""
+    from .models_early_warning import EarlyWarningRun
+
+    key = account_scope_key(actor)
+    if key is None:
+        return None
+    run = (
+        EarlyWarningRun.objects.filter(
+            account_scope=key, as_of=thresholds.as_of, finished_at__isnull=False
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if run is None or run.thresholds != thresholds_json(thresholds):
+        return None
+    return run
+
+
+def thresholds_json(thresholds: Thresholds) -> dict[str, Any]:
+    """``thresholds`` as a run stores them (numbers as text)."""
+    return {name: str(value) for name, value in thresholds.as_dict().items()}
+
+
+def _stored_statement(code: str, scope: _Scope, run_pk: int) -> _Statement | None:
+    """The warnings of signal ``code`` in run ``run_pk`` on the customers the viewer sees."""
+    from .models_early_warning import StoredEarlyWarning
+
+    if not all(actor_has_perm(scope.actor, perm) for perm in SIGNALS_BY_CODE[code].permissions):
+        return None
+    party = scope.customers("w.party_id")
+    if party is None:
+        return None
+    sql = (
+        f"SELECT w.party_id AS party_id, {', '.join(f'w.{c}' for c in COLUMNS[1:])} "  # noqa: S608  # nosec B608
+        f"FROM {_table(StoredEarlyWarning)} w "
+        f"WHERE w.run_id = %s AND w.signal = %s AND {party.sql}"
+    )
+    return _Statement(sql, [run_pk, code, *party.params])
+
+
 def _statements(
     *, actor: Any, thresholds: Thresholds, unit: OrgUnit | None, codes: Sequence[str]
-) -> dict[str, _Statement | None]:
+) -> tuple[dict[str, _Statement | None], Any]:
+    """Each signal's statement, and the stored run the account-based ones read (None: they
+    are computed now)."""
     scope = _Scope(actor, unit)
+    run = _stored_run(actor, thresholds) if set(STORED_SIGNALS) & set(codes) else None
     needs_rates = {"balance_drop", "large_outflow"} & set(codes)
-    rates = _rates(thresholds.as_of) if needs_rates else {}
-    return {code: _statement(code, scope, thresholds, rates) for code in codes}
+    rates = _rates(thresholds.as_of) if needs_rates and run is None else {}
+    return {
+        code: (
+            _stored_statement(code, scope, run.pk)
+            if run is not None and code in STORED_SIGNALS
+            else _statement(code, scope, thresholds, rates)
+        )
+        for code in codes
+    }, run
 
 
 def early_warning_report(
@@ -1245,7 +1357,7 @@ def early_warning_report(
     thresholds = thresholds_check(thresholds or default_thresholds())
     _check_signal(signal)
     page = max(int(page), 1)
-    statements = _statements(actor=actor, thresholds=thresholds, unit=unit, codes=SIGNAL_CODES)
+    statements, run = _statements(actor=actor, thresholds=thresholds, unit=unit, codes=SIGNAL_CODES)
     listed = [signal] if signal else list(SIGNAL_CODES)
     start = (page - 1) * page_size
     counts: dict[str, int | None] = {}
@@ -1286,6 +1398,7 @@ def early_warning_report(
         page_size=page_size,
         total=total,
         definitions=early_warning_definitions(thresholds),
+        computed_at=run.finished_at if run is not None else None,
     )
 
 
@@ -1313,7 +1426,7 @@ def early_warning_list(
     thresholds = thresholds_check(thresholds or default_thresholds())
     _check_signal(signal)
     codes = [signal] if signal else list(SIGNAL_CODES)
-    statements = _statements(actor=actor, thresholds=thresholds, unit=unit, codes=codes)
+    statements, _run = _statements(actor=actor, thresholds=thresholds, unit=unit, codes=codes)
     counts = {
         code: None if statement is None else _count(statement)
         for code, statement in statements.items()
@@ -1337,7 +1450,9 @@ def early_warning_signals(
     the actor may read."""
     limit = max(1, min(int(limit), 200))
     thresholds = default_thresholds(as_of)
-    statements = _statements(actor=actor, thresholds=thresholds, unit=None, codes=SIGNAL_CODES)
+    statements, _run = _statements(
+        actor=actor, thresholds=thresholds, unit=None, codes=SIGNAL_CODES
+    )
     found: list[EarlyWarning] = []
     for code, statement in statements.items():
         if statement is not None:
@@ -1370,18 +1485,22 @@ def early_warning_units(*, actor: Any) -> list[OrgUnit]:
 __all__ = [
     "SIGNALS",
     "SIGNAL_CODES",
+    "STORED_SIGNALS",
     "THRESHOLD_BOUNDS",
     "EarlyWarning",
     "EarlyWarningList",
     "EarlyWarningReport",
     "Signal",
     "Thresholds",
+    "account_scope_key",
     "default_thresholds",
     "early_warning_definitions",
     "early_warning_list",
     "early_warning_report",
     "early_warning_signals",
     "early_warning_units",
+    "run_statement",
     "salary_months",
     "thresholds_check",
+    "thresholds_json",
 ]

@@ -104,6 +104,12 @@ app.conf.beat_schedule = {
         "task": "analytics.dashboards_refresh",
         "schedule": crontab(hour=4, minute=45),
     },
+    # The early-warning report's account-based signals at 04:50, after the same loads
+    # (bankcrm.analytics.tasks_early_warning).
+    "analytics-early-warnings-refresh": {
+        "task": "analytics.early_warnings_refresh",
+        "schedule": crontab(hour=4, minute=50),
+    },
 }
 
 # The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every

@@ -15,6 +15,9 @@
     ``{"sent": N}``.
 ``bankcrm analytics refresh-dashboards [--day DATE]``
     snapshot the dashboards' daily aggregates (see :mod:`bankcrm.analytics.commands_dashboards`).
+``bankcrm analytics refresh-early-warnings [--as-of DATE]``
+    store the early-warning report's account-based signals for the bank and each unit whose
+    staff read their unit's accounts (see :mod:`bankcrm.analytics.services_early_warning`).
 
 Progress goes to stderr; stdout gets the JSON.
 """
@@ -32,7 +35,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from bankcrm.analytics.commands_dashboards import ACTION as REFRESH_DASHBOARDS
-from bankcrm.analytics.commands_dashboards import add_dashboard_actions, refresh_dashboards
+from bankcrm.analytics.commands_dashboards import EARLY_WARNINGS_ACTION as REFRESH_WARNINGS
+from bankcrm.analytics.commands_dashboards import (
+    add_dashboard_actions,
+    refresh_dashboards,
+    refresh_early_warnings,
+)
 from bankcrm.core.actor import SystemActor
 from bankcrm.core.context import request_context
 
@@ -99,6 +107,8 @@ class Command(BaseCommand):
                     result = self._train(options)
                 elif action == REFRESH_DASHBOARDS:
                     result = refresh_dashboards(options)
+                elif action == REFRESH_WARNINGS:
+                    result = refresh_early_warnings(options)
                 elif action == "send-scheduled":
                     from bankcrm.analytics.services_report_schedules import (
                         report_schedules_run_due,
