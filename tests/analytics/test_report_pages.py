@@ -72,6 +72,7 @@ def test_the_index_lists_the_reports_the_viewer_may_open(client, bank):
         "campaign_effectiveness",
         "service_levels",
         "portfolio",
+        "product_holding",
     ]
     assert keys == ["rfm", "churn", *catalogue, *[report.key for report in STANDARD_REPORTS]]
     html = response.content.decode()

@@ -12,4 +12,5 @@ from . import (  # noqa: F401
     reports_effectiveness,
     reports_oversight,
     reports_portfolio,
+    reports_product_holding,
 )

@@ -11,6 +11,7 @@ from . import (
     urls_effectiveness,
     urls_oversight,
     urls_portfolio,
+    urls_product_holding,
     urls_reports,
 )
 
@@ -24,4 +25,5 @@ urlpatterns = [
     *urls_acquisition.urlpatterns,
     *urls_oversight.urlpatterns,
     *urls_effectiveness.urlpatterns,
+    *urls_product_holding.urlpatterns,
 ]
