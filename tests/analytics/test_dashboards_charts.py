@@ -63,6 +63,25 @@ def test_line_points_run_oldest_to_newest_between_zero_and_the_top():
     assert (chart.first_label, chart.last_label) == ("1 Jun", "3 Jun")
 
 
+def test_a_line_writes_its_scale_so_a_flat_line_reads_right():
+    chart = line_chart(
+        title="AUM",
+        category_label="Day",
+        value_label="AUM",
+        rows=[("1 Jun", 42000, "/l"), ("2 Jun", 42000, "/l")],
+    )
+    # Flat at the top of the plot: the top is 42,000 and the bottom edge zero.
+    assert [mark.cy for mark in chart.marks] == [LINE_PAD_TOP, LINE_PAD_TOP]
+    assert (chart.high_label, chart.low_label) == ("42,000", "0")
+    html = render_to_string("analytics/partials/chart.html", {"chart": chart, "chart_id": "c"})
+    assert 'data-scale="high">42,000</text>' in html
+    assert 'data-scale="low">0</text>' in html
+    falling = line_chart(
+        title="Net flow", category_label="Day", value_label="CNY", rows=[("1 Jun", -500, "")]
+    )
+    assert (falling.high_label, falling.low_label) == ("0", "-500")
+
+
 def test_the_partial_draws_links_and_repeats_the_figures_as_a_table():
     chart = bar_chart(
         title="Open loans by delinquency bucket",

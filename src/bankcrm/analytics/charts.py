@@ -71,6 +71,10 @@ class Chart:
     baseline_y: float = 0
     first_label: str = ""
     last_label: str = ""
+    # A line's scale: the values at the top of the plot and at its bottom edge.
+    top_y: float = 0
+    high_label: str = ""
+    low_label: str = ""
 
     @property
     def rows(self) -> list[ChartRow]:
@@ -151,11 +155,12 @@ def line_chart(
     rows: Iterable[ChartRow | tuple[Any, ...]],
 ) -> Chart:
     """A line through the rows in order (oldest first), scaled between the smallest and the
-    largest value (or zero, when all are positive); the first and last labels under it."""
+    largest value, zero always within (the baseline), with those two values written at the
+    top and bottom of the scale; the first and last labels under it."""
     items = _rows(rows)
     values = [Decimal(row.value) for row in items]
     low = min([*values, Decimal(0)]) if values else Decimal(0)
-    high = max(values, default=Decimal(0))
+    high = max([*values, Decimal(0)])
     if high == low:
         high = low + 1
     plot_width = LINE_WIDTH - LINE_PAD_LEFT - LINE_PAD_RIGHT
@@ -179,6 +184,9 @@ def line_chart(
         baseline_y=baseline,
         first_label=items[0].label if items else "",
         last_label=items[-1].label if items else "",
+        top_y=LINE_PAD_TOP,
+        high_label=figure(high),
+        low_label=figure(low),
     )
 
 
