@@ -412,6 +412,13 @@ class _Condition:
     params: list[Any]
 
 
+def _not_closed(column: str) -> _Condition:
+    """``column`` (a customer key) is not one of the closed customers'."""
+    closed = Party.objects.filter(status=Party.Status.CLOSED).order_by().values("pk")
+    sql, params = closed.query.sql_with_params()
+    return _Condition(f"{column} NOT IN ({sql})", list(params))
+
+
 @dataclass
 class _Scope:
     """What one actor sees, as SQL: the customers (per permission) and the restrictions of
@@ -438,9 +445,7 @@ class _Scope:
         if self.unit is not None:
             visible = visible.filter(owning_unit__path__startswith=self.unit.path)
         if not visible.query.where:
-            closed = Party.objects.filter(status=Party.Status.CLOSED).order_by().values("pk")
-            sql, params = closed.query.sql_with_params()
-            return _Condition(f"{column} NOT IN ({sql})", list(params))
+            return _not_closed(column)
         compiled = _compiled(visible.exclude(status=Party.Status.CLOSED).order_by().values("pk"))
         if compiled is None:
             return None
@@ -468,9 +473,7 @@ class _RunScope(_Scope):
     account_scope: str = ""
 
     def customers(self, column: str, permission: str | None = None) -> _Condition | None:
-        closed = Party.objects.filter(status=Party.Status.CLOSED).order_by().values("pk")
-        sql, params = closed.query.sql_with_params()
-        return _Condition(f"{column} NOT IN ({sql})", list(params))
+        return _not_closed(column)
 
     @property
     def is_portfolio(self) -> bool:
@@ -938,7 +941,7 @@ def _statement(
 # --------------------------------------------------------------------------- reading rows
 
 
-def _rates(as_of: dt.date) -> dict[str, Decimal]:
+def latest_rates(as_of: dt.date) -> dict[str, Decimal]:
     """Each currency's latest rate to the base currency on or before ``as_of`` (one query)."""
     latest = (
         FxRate.objects.filter(currency=OuterRef("currency"), as_of__lte=as_of)
@@ -1330,7 +1333,7 @@ def _statements(
     scope = _Scope(actor, unit)
     run = _stored_run(actor, thresholds) if set(STORED_SIGNALS) & set(codes) else None
     needs_rates = {"balance_drop", "large_outflow"} & set(codes)
-    rates = _rates(thresholds.as_of) if needs_rates and run is None else {}
+    rates = latest_rates(thresholds.as_of) if needs_rates and run is None else {}
     return {
         code: (
             _stored_statement(code, scope, run.pk)
@@ -1499,6 +1502,7 @@ __all__ = [
     "early_warning_report",
     "early_warning_signals",
     "early_warning_units",
+    "latest_rates",
     "run_statement",
     "salary_months",
     "thresholds_check",

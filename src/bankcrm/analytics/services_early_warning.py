@@ -33,9 +33,9 @@ from .models_early_warning import EarlyWarningRun, StoredEarlyWarning
 from .selectors_early_warning import (
     COLUMNS,
     STORED_SIGNALS,
-    _rates,
     account_scope_key,
     default_thresholds,
+    latest_rates,
     run_statement,
     thresholds_json,
 )
@@ -112,7 +112,7 @@ def early_warnings_refresh(*, actor: Any, as_of: dt.date | None = None) -> Early
     if as_of > today:
         raise ValidationError({"as_of": _("The day is in the future.")})
     thresholds = default_thresholds(as_of)
-    rates = _rates(as_of)
+    rates = latest_rates(as_of)
     result = EarlyWarningRefresh(as_of=as_of)
     for scope in early_warning_account_scopes():
         with transaction.atomic():

@@ -100,14 +100,8 @@ def _holding_context(report: ProductHoldingReport) -> dict[str, Any]:
         }
         for row in holdings.matrix
     ]
-    chart = bar_chart(
-        title=_("Customers by number of product categories held"),
-        category_label=_("Product categories held"),
-        value_label=_("Customers"),
-        rows=[
-            ChartRow(item["bucket"].label, item["bucket"].customers, item["url"])
-            for item in buckets
-        ],
+    chart = _bucket_chart(
+        _("Customers by number of product categories held"), _("Product categories held"), buckets
     )
     return {
         "holding_lines": lines,
@@ -116,6 +110,19 @@ def _holding_context(report: ProductHoldingReport) -> dict[str, Any]:
         "cross_headings": [category_label(code) for code in CATEGORIES],
         "products_chart": chart,
     }
+
+
+def _bucket_chart(title: str, category_label: str, buckets: list[dict[str, Any]]) -> Any:
+    """Customers per bucket (products held, channels used) as bars, each opening its list."""
+    return bar_chart(
+        title=title,
+        category_label=category_label,
+        value_label=_("Customers"),
+        rows=[
+            ChartRow(item["bucket"].label, item["bucket"].customers, item["url"])
+            for item in buckets
+        ],
+    )
 
 
 def _channel_context(report: ProductHoldingReport) -> dict[str, Any]:
@@ -161,14 +168,8 @@ def _channel_context(report: ProductHoldingReport) -> dict[str, Any]:
             for line in channels.lines
         ],
     )
-    bucket_chart = bar_chart(
-        title=_("Customers by number of channels used"),
-        category_label=_("Channels used"),
-        value_label=_("Customers"),
-        rows=[
-            ChartRow(item["bucket"].label, item["bucket"].customers, item["url"])
-            for item in buckets
-        ],
+    bucket_chart = _bucket_chart(
+        _("Customers by number of channels used"), _("Channels used"), buckets
     )
     return {
         "channel_rows": rows,
