@@ -621,6 +621,19 @@ class ReportResult:
     truncated: bool
     chart: dict[str, str] | None = None
     filters_applied: list[dict[str, Any]] = field(default_factory=list)
+    # The nightly summary the figures of its days came from (None: all counted live).
+    summary: Any = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a report's rows come from instead of its entity's model as the actor sees it:
+    a queryset already scoped, each field key's lookup on that queryset's model (None: the
+    entity's own fields) and the expression counting the entity's rows a row stands for."""
+
+    queryset: QuerySet
+    paths: dict[str, str] | None = None
+    count: Any = None
 
 
 def resolve_parameters(definition: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -673,21 +686,32 @@ _AGGREGATE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _used_fields(definition: dict[str, Any]) -> set[str]:
+    used = {f["field"] for f in definition["filters"]}
+    used |= {g["field"] for g in definition["group_by"]}
+    used |= {a["field"] for a in definition["aggregates"] if a["field"]}
+    return used | set(definition["columns"])
+
+
 def build_queryset(
-    definition: dict[str, Any], actor: Any, values: dict[str, Any]
+    definition: dict[str, Any], actor: Any, values: dict[str, Any], source: Source | None = None
 ) -> tuple[QuerySet, list[Column], list[str]]:
     """The report's queryset (``values()`` rows keyed by alias), its columns and the aliases
-    in column order. ``definition`` is canonical (:func:`validate_definition`)."""
+    in column order. ``definition`` is canonical (:func:`validate_definition`); ``source``
+    replaces the entity's rows as ``actor`` sees them."""
     base = entity(definition["entity"])
     if base is None:  # validate_definition refuses unknown entities
         raise ValidationError({"entity": [_("Unknown entity.")]})
     fields = base.field_map()
-    queryset = base.model.objects.visible_to(actor).order_by()
-    used = {f["field"] for f in definition["filters"]}
-    used |= {g["field"] for g in definition["group_by"]}
-    used |= {a["field"] for a in definition["aggregates"] if a["field"]}
-    used |= set(definition["columns"])
-    queryset = queryset.alias(**{_alias(key): fields[key].expression() for key in sorted(used)})
+    used = _used_fields(definition)
+    if source is None:
+        source = Source(base.model.objects.visible_to(actor).order_by())
+    queryset = source.queryset.alias(
+        **{
+            _alias(key): F(source.paths[key]) if source.paths else fields[key].expression()
+            for key in sorted(used)
+        }
+    )
     for item in definition["filters"]:
         spec = fields[item["field"]]
         raw = values[item["param"]] if "param" in item else item["value"]
@@ -717,7 +741,7 @@ def build_queryset(
             key = _aggregate_key(item["fn"], item["field"])
             alias = _alias(key) + "_a"
             if item["fn"] == "count":
-                annotations[alias] = Count("pk")
+                annotations[alias] = Count("pk") if source.count is None else source.count
                 columns.append(Column(key, _("Count"), NUMBER))
             elif item["fn"] == "count_distinct":
                 annotations[alias] = Count(_alias(item["field"]), distinct=True)
@@ -772,29 +796,92 @@ def _display(spec_choices: dict[str, Any], value: Any) -> Any:
     return value
 
 
+def _display_choices(definition: dict[str, Any], columns: list[Column]) -> dict[str, dict]:
+    fields = entity(definition["entity"]).field_map()  # type: ignore[union-attr]
+    return {
+        column.key: dict(fields[column.key].choices)
+        for column in columns
+        if column.key in fields and fields[column.key].choices
+    }
+
+
+def _merged(
+    definition: dict[str, Any], querysets: list[QuerySet], columns: list[Column], aliases: list[str]
+) -> list[dict[str, Any]]:
+    """The grouped rows of several querysets over the same report as one set: the rows of
+    one group added up (counts and sums), in the report's order."""
+    group_aliases = aliases[: len(definition["group_by"])]
+    totals: dict[tuple, dict[str, Any]] = {}
+    for queryset in querysets:
+        for row in queryset.order_by():
+            key = tuple(row[alias] for alias in group_aliases)
+            held = totals.get(key)
+            if held is None:
+                totals[key] = dict(row)
+                continue
+            for alias in aliases[len(group_aliases) :]:
+                if row[alias] is not None:
+                    held[alias] = row[alias] if held[alias] is None else held[alias] + row[alias]
+    rows = list(totals.values())
+    alias_of = dict(zip([column.key for column in columns], aliases, strict=True))
+    order = [(alias_of[s["key"]], s["desc"]) for s in definition["sort"]]
+    order += [(alias, False) for alias in aliases]
+    # Stable sorts from the last key to the first; empty values last either way.
+    for alias, desc in reversed(order):
+        present = [row for row in rows if row[alias] is not None]
+        present.sort(key=lambda row, a=alias: row[a], reverse=desc)
+        rows = present + [row for row in rows if row[alias] is None]
+    return rows
+
+
 def report_rows(
     definition: dict[str, Any], actor: Any, values: dict[str, Any], *, limit: int | None = None
 ) -> tuple[list[Column], Iterator[list[Any]]]:
     """The report's columns and an iterator over ALL its rows (for exports; no limit unless
     given), choice values shown by their names."""
-    queryset, columns, aliases = build_queryset(definition, actor, values)
-    fields = entity(definition["entity"]).field_map()  # type: ignore[union-attr]
-    choices = {
-        column.key: dict(fields[column.key].choices)
-        for column in columns
-        if column.key in fields and fields[column.key].choices
-    }
-    if limit is not None:
-        queryset = queryset[:limit]
+    columns, rows, _summary = _report_rows(definition, actor, values, limit=limit)
+    return columns, rows
+
+
+def _report_rows(
+    definition: dict[str, Any], actor: Any, values: dict[str, Any], *, limit: int | None = None
+) -> tuple[list[Column], Iterator[list[Any]], Any]:
+    from .selectors_transaction_summary import summary_sources
+
+    plan = summary_sources(definition, actor)
+    if plan is None:
+        queryset, columns, aliases = build_queryset(definition, actor, values)
+        if limit is not None:
+            queryset = queryset[:limit]
+        found: Any = queryset.iterator(chunk_size=2000)
+        summary = None
+    else:
+        summary, sources = plan
+        built = [build_queryset(definition, actor, values, source) for source in sources]
+        _queryset, columns, aliases = built[0]
+        found = _merged(definition, [queryset for queryset, _c, _a in built], columns, aliases)
+        if limit is not None:
+            found = found[:limit]
+    choices = _display_choices(definition, columns)
 
     def rows() -> Iterator[list[Any]]:
-        for row in queryset.iterator(chunk_size=2000):
+        for row in found:
             yield [
                 _display(choices.get(column.key, {}), row[alias])
                 for column, alias in zip(columns, aliases, strict=True)
             ]
 
-    return columns, rows()
+    return columns, rows(), summary
+
+
+def report_row_count(definition: dict[str, Any], actor: Any, values: dict[str, Any]) -> int:
+    """How many rows the report has in all (for an export's audit)."""
+    from .selectors_transaction_summary import summary_sources
+
+    if summary_sources(definition, actor) is None:
+        queryset, _columns, _aliases = build_queryset(definition, actor, values)
+        return queryset.count()
+    return sum(1 for _row in report_rows(definition, actor, values)[1])
 
 
 def run_report(definition: Any, actor: Any, given: dict[str, Any] | None = None) -> ReportResult:
@@ -802,7 +889,7 @@ def run_report(definition: Any, actor: Any, given: dict[str, Any] | None = None)
     at most the definition's limit of rows (``truncated`` says whether more exist)."""
     clean = validate_definition(definition)
     values = resolve_parameters(clean, given or {})
-    columns, rows = report_rows(clean, actor, values, limit=clean["limit"] + 1)
+    columns, rows, summary = _report_rows(clean, actor, values, limit=clean["limit"] + 1)
     listed = list(rows)
     truncated = len(listed) > clean["limit"]
     return ReportResult(
@@ -813,6 +900,7 @@ def run_report(definition: Any, actor: Any, given: dict[str, Any] | None = None)
         truncated=truncated,
         chart=clean["chart"],
         filters_applied=clean["filters"],
+        summary=summary,
     )
 
 
@@ -830,9 +918,11 @@ __all__ = [
     "Entity",
     "ReportField",
     "ReportResult",
+    "Source",
     "build_queryset",
     "entities",
     "entity",
+    "report_row_count",
     "report_rows",
     "resolve_parameters",
     "run_report",

@@ -2,7 +2,10 @@
 aggregates (balances per day × branch × portfolio × product category × currency, customers
 per day × unit × portfolio × status). ``bankcrm analytics refresh-early-warnings [--as-of D]``:
 store the early-warning report's account-based signals (one JSON line ``{"as_of", "runs",
-"seconds"}``; see :mod:`bankcrm.analytics.services_early_warning`).
+"seconds"}``; see :mod:`bankcrm.analytics.services_early_warning`). ``bankcrm analytics
+refresh-transaction-summary [--through D]``: summarise the bookings up to that day (default
+yesterday) for the transaction reports (one JSON line ``{"through", "rows", "transactions",
+"seconds"}``; see :mod:`bankcrm.analytics.services_transaction_summary`).
 
 Without ``--day`` the refresh is incremental: the days after the last snapshot, up to today.
 With ``--day`` that day alone is taken again. Prints one JSON line ``{"days", "balance_rows",
@@ -25,6 +28,7 @@ from bankcrm.core.actor import SystemActor
 
 ACTION = "refresh-dashboards"
 EARLY_WARNINGS_ACTION = "refresh-early-warnings"
+SUMMARY_ACTION = "refresh-transaction-summary"
 
 
 def add_dashboard_actions(actions: Any) -> None:
@@ -37,6 +41,12 @@ def add_dashboard_actions(actions: Any) -> None:
         EARLY_WARNINGS_ACTION, help=_("Store the early-warning report's account signals.")
     )
     warnings.add_argument("--as-of", metavar="DATE", help=_("The day (default: today)."))
+    summary = actions.add_parser(
+        SUMMARY_ACTION, help=_("Summarise the bookings for the transaction reports.")
+    )
+    summary.add_argument(
+        "--through", metavar="DATE", help=_("The last day summarised (default: yesterday).")
+    )
 
 
 def _day(options: dict[str, Any], name: str) -> dt.date | None:
@@ -74,3 +84,28 @@ def refresh_early_warnings(options: dict[str, Any]) -> dict[str, Any]:
         actor=SystemActor("analytics.refresh_early_warnings"), as_of=as_of
     )
     return {**result.as_dict(), "seconds": round(time.monotonic() - started, 3)}
+
+
+def refresh_transaction_summary(options: dict[str, Any]) -> dict[str, Any]:
+    """Run the transaction summary as the system; the JSON line's figures."""
+    from .services_transaction_summary import transaction_summary_refresh
+
+    through = _day(options, "--through")
+    started = time.monotonic()
+    run = transaction_summary_refresh(
+        actor=SystemActor("analytics.refresh_transaction_summary"), through=through
+    )
+    return {
+        "through": run.through.isoformat(),
+        "rows": run.row_count,
+        "transactions": run.transaction_count,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# The refresh actions of ``bankcrm analytics``: action → handler of the parsed options.
+REFRESH_ACTIONS = {
+    ACTION: refresh_dashboards,
+    EARLY_WARNINGS_ACTION: refresh_early_warnings,
+    SUMMARY_ACTION: refresh_transaction_summary,
+}

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from bankcrm.access.permissions import actor_has_perm
 
 from . import exports
-from .builder import build_queryset, report_rows, resolve_parameters, validate_definition
+from .builder import report_row_count, report_rows, resolve_parameters, validate_definition
 from .selectors_report_definitions import report_definition_get, report_definition_version
 from .standard_reports import standard_report
 
@@ -37,7 +37,6 @@ def _document(
     given = {p["name"]: parameters.get(p["name"]) for p in definition["parameters"]}
     values = resolve_parameters(definition, given)
     columns, rows = report_rows(definition, actor, values)
-    queryset, _columns, _aliases = build_queryset(definition, actor, values)
     table_columns = [
         exports.Column(str(index), column.label, lambda row, i=index: row[i])
         for index, column in enumerate(columns)
@@ -48,7 +47,7 @@ def _document(
         tables=[exports.Table(title=title, columns=table_columns, rows=rows)],
         name=name,
         notes=notes,
-        rows=queryset.count(),
+        rows=report_row_count(definition, actor, values),
         filters={**filters, **{k: str(v) for k, v in values.items()}},
     )
 

@@ -87,6 +87,7 @@ from .models_report_definitions import (  # noqa: E402
     ReportDefinitionVersion,
     ReportSchedule,
 )
+from .models_transaction_summary import TransactionDaySummary, TransactionSummaryRun  # noqa: E402
 
 __all__ = [
     "EarlyWarningRun",
@@ -95,4 +96,6 @@ __all__ = [
     "ReportDefinitionVersion",
     "ReportSchedule",
     "StoredEarlyWarning",
+    "TransactionDaySummary",
+    "TransactionSummaryRun",
 ]

@@ -1,7 +1,8 @@
-"""Celery task of the dashboards: the nightly snapshot of their daily aggregates.
+"""Celery tasks of the dashboards and reports' nightly aggregates.
 
 ``analytics.dashboards_refresh`` is safe to run twice: a day's snapshot is rebuilt whole, and
 without a day only the days after the last snapshot (and today) are taken.
+``analytics.transaction_summary_refresh`` is too: a run replaces the earlier summary.
 """
 
 from __future__ import annotations
@@ -27,3 +28,18 @@ def dashboards_refresh(day: str | None = None) -> dict[str, Any]:
             day=dt.date.fromisoformat(day) if day else None,
         )
     return result.as_dict()
+
+
+@shared_task(name="analytics.transaction_summary_refresh", ignore_result=True)
+def transaction_summary_refresh(through: str | None = None) -> dict[str, Any]:
+    """Summarise the bookings up to ``through`` (YYYY-MM-DD; default yesterday)."""
+    import datetime as dt
+
+    from .services_transaction_summary import transaction_summary_refresh as refresh
+
+    with request_context(channel="job"):
+        run = refresh(
+            actor=SystemActor("analytics.transaction_summary_refresh"),
+            through=dt.date.fromisoformat(through) if through else None,
+        )
+    return {"through": run.through.isoformat(), "rows": run.row_count}

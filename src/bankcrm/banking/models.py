@@ -275,6 +275,9 @@ class Transaction(models.Model):
                 include=["account_id"],
                 name="txn_channel_date_idx",
             ),
+            # The transaction summaries read the bookings of the days after the nightly
+            # summary's last day.
+            models.Index(fields=["booking_date"], name="txn_date_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["account", "source_id"], name="txn_source_unique"),

@@ -18,6 +18,9 @@
 ``bankcrm analytics refresh-early-warnings [--as-of DATE]``
     store the early-warning report's account-based signals for the bank and each unit whose
     staff read their unit's accounts (see :mod:`bankcrm.analytics.services_early_warning`).
+``bankcrm analytics refresh-transaction-summary [--through DATE]``
+    summarise the bookings up to that day (default yesterday) for the transaction reports
+    (see :mod:`bankcrm.analytics.services_transaction_summary`).
 
 Progress goes to stderr; stdout gets the JSON.
 """
@@ -34,13 +37,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from bankcrm.analytics.commands_dashboards import ACTION as REFRESH_DASHBOARDS
-from bankcrm.analytics.commands_dashboards import EARLY_WARNINGS_ACTION as REFRESH_WARNINGS
-from bankcrm.analytics.commands_dashboards import (
-    add_dashboard_actions,
-    refresh_dashboards,
-    refresh_early_warnings,
-)
+from bankcrm.analytics.commands_dashboards import REFRESH_ACTIONS, add_dashboard_actions
 from bankcrm.core.actor import SystemActor
 from bankcrm.core.context import request_context
 
@@ -105,10 +102,8 @@ class Command(BaseCommand):
                     result = self._rfm(options)
                 elif action == "train-churn":
                     result = self._train(options)
-                elif action == REFRESH_DASHBOARDS:
-                    result = refresh_dashboards(options)
-                elif action == REFRESH_WARNINGS:
-                    result = refresh_early_warnings(options)
+                elif action in REFRESH_ACTIONS:
+                    result = REFRESH_ACTIONS[action](options)
                 elif action == "send-scheduled":
                     from bankcrm.analytics.services_report_schedules import (
                         report_schedules_run_due,
