@@ -139,6 +139,18 @@ def _early_warning_run(log: Callable[[str], None]) -> dict[str, Any]:
     return {"early_warning_run_s": seconds, "early_warning_runs": result.runs}
 
 
+def _rfm_run(log: Callable[[str], None]) -> dict[str, Any]:
+    """The nightly RFM run as of today (what the RFM pages read), timed."""
+    from bankcrm.analytics.services_rfm import rfm_refresh
+    from bankcrm.core.actor import SystemActor
+
+    started = time.perf_counter()
+    runs = rfm_refresh(actor=SystemActor("bench-rfm"))
+    seconds = round(time.perf_counter() - started, 2)
+    log(f"RFM run in {seconds} s: {runs}")
+    return {"rfm_run_s": seconds, "rfm_runs": runs}
+
+
 def _transaction_summary_run(log: Callable[[str], None]) -> dict[str, Any]:
     """The nightly transaction summary of the bookings up to yesterday (what the transaction
     reports read), timed."""
@@ -226,6 +238,7 @@ def bench(
         live_reports = _report_medians(clients, runs, log, ("standard.transactions",))
     with request_context(channel="command"):
         snapshots.update(_transaction_summary_run(log))
+        snapshots.update(_rfm_run(log))
     report_medians = _report_medians(clients, runs, log, reports)
     return {
         "benchmark": "analytics_dashboards",

@@ -140,6 +140,19 @@ def actor_unit_paths(actor: Any) -> list[str]:
     return [unit.path]
 
 
+def actor_scope_key(actor: Any, permission: str) -> str | None:
+    """Which rows ``actor`` reads under ``permission``, as the key a nightly run of those
+    rows is stored under: "" for the whole bank, the path of their unit when they read
+    their unit's rows; None when no such run fits (a portfolio, no unit, no permission)."""
+    scope = actor_perm_scope(actor, permission)
+    if scope == Role.DataScope.BANK:
+        return ""
+    if scope == Role.DataScope.UNIT:
+        paths = actor_unit_paths(actor)
+        return paths[0] if len(paths) == 1 else None
+    return None
+
+
 def actor_role_codes(actor: Any) -> frozenset[str]:
     """Codes of the actor's active roles."""
     if not _is_active_user(actor):

@@ -5,7 +5,10 @@ store the early-warning report's account-based signals (one JSON line ``{"as_of"
 "seconds"}``; see :mod:`bankcrm.analytics.services_early_warning`). ``bankcrm analytics
 refresh-transaction-summary [--through D]``: summarise the bookings up to that day (default
 yesterday) for the transaction reports (one JSON line ``{"through", "rows", "transactions",
-"seconds"}``; see :mod:`bankcrm.analytics.services_transaction_summary`).
+"seconds"}``; see :mod:`bankcrm.analytics.services_transaction_summary`). ``bankcrm analytics
+refresh-rfm [--as-of D]``: store every customer's RFM scores for the bank and each unit read
+whole (one JSON line ``{"as_of", "runs", "seconds"}``; see
+:mod:`bankcrm.analytics.services_rfm`).
 
 Without ``--day`` the refresh is incremental: the days after the last snapshot, up to today.
 With ``--day`` that day alone is taken again. Prints one JSON line ``{"days", "balance_rows",
@@ -25,10 +28,12 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
 from bankcrm.core.actor import SystemActor
+from bankcrm.core.timefmt import bank_today
 
 ACTION = "refresh-dashboards"
 EARLY_WARNINGS_ACTION = "refresh-early-warnings"
 SUMMARY_ACTION = "refresh-transaction-summary"
+RFM_ACTION = "refresh-rfm"
 
 
 def add_dashboard_actions(actions: Any) -> None:
@@ -41,6 +46,8 @@ def add_dashboard_actions(actions: Any) -> None:
         EARLY_WARNINGS_ACTION, help=_("Store the early-warning report's account signals.")
     )
     warnings.add_argument("--as-of", metavar="DATE", help=_("The day (default: today)."))
+    rfm = actions.add_parser(RFM_ACTION, help=_("Store every customer's RFM scores."))
+    rfm.add_argument("--as-of", metavar="DATE", help=_("The day (default: today)."))
     summary = actions.add_parser(
         SUMMARY_ACTION, help=_("Summarise the bookings for the transaction reports.")
     )
@@ -103,9 +110,24 @@ def refresh_transaction_summary(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def refresh_rfm(options: dict[str, Any]) -> dict[str, Any]:
+    """Run the RFM scoring as the system; the JSON line's figures."""
+    from .services_rfm import rfm_refresh
+
+    as_of = _day(options, "--as-of")
+    started = time.monotonic()
+    runs = rfm_refresh(actor=SystemActor("analytics.refresh_rfm"), as_of=as_of)
+    return {
+        "as_of": (as_of or bank_today()).isoformat(),
+        "runs": runs,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
 # The refresh actions of ``bankcrm analytics``: action → handler of the parsed options.
 REFRESH_ACTIONS = {
     ACTION: refresh_dashboards,
     EARLY_WARNINGS_ACTION: refresh_early_warnings,
     SUMMARY_ACTION: refresh_transaction_summary,
+    RFM_ACTION: refresh_rfm,
 }

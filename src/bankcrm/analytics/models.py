@@ -87,6 +87,7 @@ from .models_report_definitions import (  # noqa: E402
     ReportDefinitionVersion,
     ReportSchedule,
 )
+from .models_rfm import RfmRun, StoredRfmScore  # noqa: E402
 from .models_transaction_summary import TransactionDaySummary, TransactionSummaryRun  # noqa: E402
 
 __all__ = [
@@ -95,7 +96,9 @@ __all__ = [
     "ReportDefinition",
     "ReportDefinitionVersion",
     "ReportSchedule",
+    "RfmRun",
     "StoredEarlyWarning",
+    "StoredRfmScore",
     "TransactionDaySummary",
     "TransactionSummaryRun",
 ]

@@ -50,7 +50,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bankcrm.access.models import OrgUnit, Portfolio, Role
-from bankcrm.access.permissions import actor_has_perm, actor_perm_scope, actor_unit_paths
+from bankcrm.access.permissions import (
+    actor_has_perm,
+    actor_perm_scope,
+    actor_scope_key,
+    actor_unit_paths,
+)
 from bankcrm.access.querysets import unit_path_lookup
 from bankcrm.banking.models import (
     HOLDER_ROLES,
@@ -1274,13 +1279,7 @@ def account_scope_key(actor: Any) -> str | None:
     """The stored runs' account scope that equals what ``actor`` reads: "" when they read
     every account, their unit's path when they read their unit's; None when no run fits
     (accounts of a portfolio, or no unit)."""
-    scope = actor_perm_scope(actor, "banking.view_account")
-    if scope == Role.DataScope.BANK:
-        return ""
-    if scope == Role.DataScope.UNIT:
-        paths = actor_unit_paths(actor)
-        return paths[0] if len(paths) == 1 else None
-    return None
+    return actor_scope_key(actor, "banking.view_account")
 
 
 def _stored_run(actor: Any, thresholds: Thresholds) -> Any:

@@ -33,6 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
+from bankcrm.access.permissions import actor_scope_key
 from bankcrm.banking.models import FxRate, PartyDailyActivity
 from bankcrm.banking.selectors import base_currency
 from bankcrm.core.timefmt import bank_today
@@ -96,6 +97,8 @@ class RfmReport:
     segments: list[RfmSegmentSummary]
     definitions: list[dict[str, Any]]
     currencies_without_rate: list[str] = field(default_factory=list)
+    # When the nightly run read was made (None: scored when asked).
+    computed_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -174,13 +177,27 @@ def _visible_parties(actor: Any) -> QuerySet:
     return Party.objects.visible_to(actor).order_by().values("pk")
 
 
-def _figures(actor: Any, as_of: dt.date, since: dt.date) -> QuerySet:
-    """Per customer the viewer may see who booked on or before ``as_of``: the last booking
-    day, and the window's booking count and debits in the base currency."""
+def scope_parties(party_scope: str) -> QuerySet:
+    """The customers of a stored run's scope: all ("") or those of a unit's subtree."""
+    parties = Party.objects.order_by()
+    if party_scope:
+        parties = parties.filter(owning_unit__path__startswith=party_scope)
+    return parties.values("pk")
+
+
+def party_scope_key(actor: Any) -> str | None:
+    """The stored runs' customer scope that equals whom ``actor`` sees: "" for every
+    customer, their unit's path for their unit's; None when no run fits (a portfolio)."""
+    return actor_scope_key(actor, "customers.view_party")
+
+
+def _figures(parties: QuerySet, as_of: dt.date, since: dt.date) -> QuerySet:
+    """Per customer of ``parties`` who booked on or before ``as_of``: the last booking day,
+    and the window's booking count and debits in the base currency."""
     in_window = Q(day__gt=since)
     debit = in_window & Q(direction="debit")
     return (
-        PartyDailyActivity.objects.filter(party__in=_visible_parties(actor), day__lte=as_of)
+        PartyDailyActivity.objects.filter(party__in=parties, day__lte=as_of)
         .exclude(kind__in=BANK_BOOKED_KINDS)
         .order_by()
         .values("party_id")
@@ -238,15 +255,25 @@ def _segment_case(segments: Sequence[RfmSegment]) -> tuple[str, list[Any]]:
     return f"CASE {' '.join(whens)} END", params
 
 
-def _classified(
-    actor: Any, as_of: dt.date, months: int, segments: Sequence[RfmSegment]
-) -> tuple[str, list[Any]]:
-    """The statement (as a CTE named ``classified``) of every customer's figures, scores
-    and segment, with its parameters."""
+# The columns of a scored customer, in the order the run stores them.
+SCORED_COLUMNS = (
+    "party_id",
+    "last_day",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+)
+
+
+def scored_statement(parties: QuerySet, as_of: dt.date, months: int) -> tuple[str, list[Any]]:
+    """The statement (CTEs, the last named ``scored``) of the figures and R, F, M scores of
+    the customers of ``parties``, ranked among themselves, with its parameters."""
     figures_sql, figures_params = _figures(
-        actor, as_of, window_start(as_of, months)
+        parties, as_of, window_start(as_of, months)
     ).query.sql_with_params()
-    case_sql, case_params = _segment_case(segments)
     sql = (
         f"WITH figures AS ({figures_sql}), "  # noqa: S608  # nosec B608
         "measured AS (SELECT f.party_id AS party_id, f.last_day AS last_day, "
@@ -256,19 +283,58 @@ def _classified(
         f"{_quintile('m.last_day')} AS r_score, "
         f"{_quintile('m.frequency')} AS f_score, "
         f"{_quintile('m.monetary')} AS m_score "
-        "FROM measured m), "
-        f"classified AS (SELECT s.*, {case_sql} AS segment FROM scored s) "
+        "FROM measured m) "
     )
-    return sql, [*figures_params, as_of, *case_params]
+    return sql, [*figures_params, as_of]
 
 
-def _currencies_without_rate(actor: Any, as_of: dt.date, months: int) -> list[str]:
+def _stored_run(actor: Any, as_of: dt.date, months: int) -> Any:
+    """The latest finished run for ``actor``'s customer scope, day and window, or None."""
+    from .models_rfm import RfmRun
+
+    key = party_scope_key(actor)
+    if key is None:
+        return None
+    return (
+        RfmRun.objects.filter(
+            party_scope=key, as_of=as_of, months=months, finished_at__isnull=False
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def _classified(
+    actor: Any, as_of: dt.date, months: int, segments: Sequence[RfmSegment]
+) -> tuple[str, list[Any], Any]:
+    """The statement (as a CTE named ``classified``) of the figures, scores and segment of
+    every customer ``actor`` sees, with its parameters, and the stored run it reads (None:
+    scored now). A run of the actor's scope, day and window is read when there is one."""
+    case_sql, case_params = _segment_case(segments)
+    run = _stored_run(actor, as_of, months)
+    if run is None:
+        scored_sql, params = scored_statement(_visible_parties(actor), as_of, months)
+        sql = f"{scored_sql}, classified AS (SELECT s.*, {case_sql} AS segment FROM scored s) "  # noqa: S608  # nosec B608
+        return sql, [*params, *case_params], None
+    from .models_rfm import StoredRfmScore
+
+    table = connection.ops.quote_name(StoredRfmScore._meta.db_table)
+    visible_sql, visible_params = _visible_parties(actor).query.sql_with_params()
+    columns = ", ".join(f"s.{name} AS {name}" for name in SCORED_COLUMNS)
+    sql = (
+        f"WITH classified AS (SELECT {columns}, {case_sql} AS segment "  # noqa: S608  # nosec B608
+        f"FROM {table} s WHERE s.run_id = %s AND s.party_id IN ({visible_sql})) "
+    )
+    return sql, [*case_params, run.pk, *visible_params], run
+
+
+def currencies_without_rate(parties: QuerySet, as_of: dt.date, months: int) -> list[str]:
     """Currencies of the window's debits that no exchange rate converts (left out)."""
     since = window_start(as_of, months)
     rated = FxRate.objects.values("currency")
     rows = (
         PartyDailyActivity.objects.filter(
-            party__in=_visible_parties(actor), day__gt=since, day__lte=as_of, direction="debit"
+            party__in=parties, day__gt=since, day__lte=as_of, direction="debit"
         )
         .exclude(kind__in=BANK_BOOKED_KINDS)
         .exclude(currency=base_currency())
@@ -300,7 +366,7 @@ def rfm_report(
     ones with 0) the customers and their averages, with the segment definitions.
     ValidationError naming ``months`` or ``as_of`` when they are not valid."""
     day, months = _check_window(as_of, months)
-    cte, params = _classified(actor, day, months, segments)
+    cte, params, run = _classified(actor, day, months, segments)
     with connection.cursor() as cursor:
         cursor.execute(
             f"{cte}SELECT segment, COUNT(*), AVG(recency_days), AVG(frequency), "  # noqa: S608  # nosec B608
@@ -337,7 +403,12 @@ def rfm_report(
         customers=total,
         segments=summaries,
         definitions=[segment.as_dict() for segment in segments],
-        currencies_without_rate=_currencies_without_rate(actor, day, months),
+        currencies_without_rate=(
+            currencies_without_rate(_visible_parties(actor), day, months)
+            if run is None
+            else list(run.currencies_without_rate)
+        ),
+        computed_at=run.finished_at if run is not None else None,
     )
 
 
@@ -379,7 +450,7 @@ def rfm_customer_list(
             },
             code="invalid_choice",
         )
-    cte, params = _classified(actor, day, months, segments)
+    cte, params, _run = _classified(actor, day, months, segments)
     party_table = connection.ops.quote_name(Party._meta.db_table)
     sql = (
         f"{cte}SELECT c.party_id, p.display_name, c.last_day, c.recency_days, "  # noqa: S608  # nosec B608

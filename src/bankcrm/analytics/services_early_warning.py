@@ -16,6 +16,7 @@ as-of day and thresholds; any other question is computed live.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,16 +71,22 @@ class EarlyWarningRefresh:
         return {"as_of": self.as_of.isoformat(), "runs": self.runs}
 
 
-def early_warning_account_scopes() -> list[str]:
-    """The account scopes a refresh computes: the bank, then the unit of each active member
-    of staff whose report reads their unit's accounts."""
+def staff_unit_scopes(key_of: Callable[[Any], str | None]) -> list[str]:
+    """The scopes a nightly run computes: the bank (""), then ``key_of(user)`` for each
+    active member of staff with a unit-scoped role (a unit path, or None to skip)."""
     scopes = {""}
     staff = User.objects.filter(is_active=True, org_unit__isnull=False).select_related("org_unit")
     for user in staff.filter(roles__data_scope=Role.DataScope.UNIT).distinct():
-        key = account_scope_key(user)
+        key = key_of(user)
         if key:
             scopes.add(key)
     return sorted(scopes)
+
+
+def early_warning_account_scopes() -> list[str]:
+    """The account scopes a refresh computes: the bank, then the unit of each active member
+    of staff whose report reads their unit's accounts."""
+    return staff_unit_scopes(account_scope_key)
 
 
 def _column(name: str) -> str:
@@ -102,15 +109,22 @@ def _store(run: EarlyWarningRun, code: str, rates: dict[str, Any]) -> int:
         return max(cursor.rowcount, 0)
 
 
-def early_warnings_refresh(*, actor: Any, as_of: dt.date | None = None) -> EarlyWarningRefresh:
-    """Compute and store the account-based early warnings as of ``as_of`` (default today) at
-    the default thresholds, for every account scope (see the module's docstring)."""
+def nightly_run_day(actor: Any, as_of: dt.date | None) -> dt.date:
+    """The day a nightly run is for (default today), once ``actor`` may refresh the
+    analytics; PermissionDenied, or ValidationError naming ``as_of`` for a future day."""
     if not actor_has_perm(actor, REFRESH_PERMISSION):
         raise PermissionDenied(_("You do not have permission to do this."))
     today = bank_today()
     as_of = as_of or today
     if as_of > today:
         raise ValidationError({"as_of": _("The day is in the future.")})
+    return as_of
+
+
+def early_warnings_refresh(*, actor: Any, as_of: dt.date | None = None) -> EarlyWarningRefresh:
+    """Compute and store the account-based early warnings as of ``as_of`` (default today) at
+    the default thresholds, for every account scope (see the module's docstring)."""
+    as_of = nightly_run_day(actor, as_of)
     thresholds = default_thresholds(as_of)
     rates = latest_rates(as_of)
     result = EarlyWarningRefresh(as_of=as_of)
@@ -144,4 +158,6 @@ __all__ = [
     "EarlyWarningRefresh",
     "early_warning_account_scopes",
     "early_warnings_refresh",
+    "nightly_run_day",
+    "staff_unit_scopes",
 ]

@@ -2,7 +2,8 @@
 
 ``analytics.dashboards_refresh`` is safe to run twice: a day's snapshot is rebuilt whole, and
 without a day only the days after the last snapshot (and today) are taken.
-``analytics.transaction_summary_refresh`` is too: a run replaces the earlier summary.
+``analytics.transaction_summary_refresh`` is too: a run replaces the earlier summary; and
+``analytics.rfm_refresh``: a run replaces the earlier runs of its scope and day.
 """
 
 from __future__ import annotations
@@ -43,3 +44,17 @@ def transaction_summary_refresh(through: str | None = None) -> dict[str, Any]:
             through=dt.date.fromisoformat(through) if through else None,
         )
     return {"through": run.through.isoformat(), "rows": run.row_count}
+
+
+@shared_task(name="analytics.rfm_refresh", ignore_result=True)
+def rfm_refresh(as_of: str | None = None) -> dict[str, Any]:
+    """Store every customer's RFM scores (``as_of``: YYYY-MM-DD; default today)."""
+    import datetime as dt
+
+    from .services_rfm import rfm_refresh as refresh
+
+    with request_context(channel="job"):
+        return refresh(
+            actor=SystemActor("analytics.rfm_refresh"),
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+        )

@@ -116,6 +116,11 @@ app.conf.beat_schedule = {
         "task": "analytics.transaction_summary_refresh",
         "schedule": crontab(hour=4, minute=55),
     },
+    # The RFM report's scores of every customer at 05:00 (bankcrm.analytics.tasks_dashboards).
+    "analytics-rfm-refresh": {
+        "task": "analytics.rfm_refresh",
+        "schedule": crontab(hour=5, minute=0),
+    },
 }
 
 # The service desk's mailbox (bankcrm.support.tasks_mail): unseen mail read into cases every

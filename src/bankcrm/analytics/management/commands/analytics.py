@@ -18,6 +18,9 @@
 ``bankcrm analytics refresh-early-warnings [--as-of DATE]``
     store the early-warning report's account-based signals for the bank and each unit whose
     staff read their unit's accounts (see :mod:`bankcrm.analytics.services_early_warning`).
+``bankcrm analytics refresh-rfm [--as-of DATE]``
+    store every customer's RFM scores for the bank and each unit whose staff read their
+    unit's customers (see :mod:`bankcrm.analytics.services_rfm`).
 ``bankcrm analytics refresh-transaction-summary [--through DATE]``
     summarise the bookings up to that day (default yesterday) for the transaction reports
     (see :mod:`bankcrm.analytics.services_transaction_summary`).
