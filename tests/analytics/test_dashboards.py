@@ -310,6 +310,12 @@ def test_people_without_the_dashboard_permission_get_403(books):
     )
 
 
+def test_the_compliance_dashboard_says_it_is_counted_now(books):
+    officer = staff("officer", "compliance_officer", books.head_office, mfa_enabled=True)
+    html = client_for(officer).get(reverse("analytics:dashboard_compliance")).content.decode()
+    assert 'id="live-at"' in html and "Counted now, as of" in html
+
+
 def test_a_relationship_manager_may_not_open_the_compliance_dashboard(books):
     client = client_for(books.rm_a)
     assert client.get(reverse("analytics:dashboard_compliance")).status_code == 403

@@ -45,6 +45,12 @@ def test_bars_are_scaled_to_the_largest_value():
 def test_a_chart_of_zeros_is_empty():
     chart = bar_chart(title="T", category_label="C", value_label="V", rows=[("A", 0, "/x")])
     assert chart.is_empty
+    # It says its figures are zero (the table of them follows), not that there are none.
+    html = render_to_string("analytics/partials/chart.html", {"chart": chart, "chart_id": "z"})
+    assert "Every figure is zero." in html and "Nothing to show." not in html
+    none = bar_chart(title="T", category_label="C", value_label="V", rows=[])
+    html = render_to_string("analytics/partials/chart.html", {"chart": none, "chart_id": "n"})
+    assert "Nothing to show." in html
 
 
 def test_line_points_run_oldest_to_newest_between_zero_and_the_top():

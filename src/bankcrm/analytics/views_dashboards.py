@@ -18,7 +18,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
@@ -365,6 +365,8 @@ def dashboard_compliance(request: HttpRequest) -> HttpResponse:
     buckets = selectors.delinquency_by_bucket(actor=actor)
     context.update(
         {
+            # Counted when the page is asked for (no snapshot): the page says when.
+            "live_at": timezone.localtime(),
             "alerts_open": counts.get("alerts_open", 0),
             "hits_awaiting": counts.get("hits_awaiting_decision", 0),
             "reviews_overdue": counts.get("reviews_overdue", 0),
