@@ -52,6 +52,8 @@ def summary_answers(definition: dict[str, Any]) -> bool:
         return False
     if any(item["field"] not in GROUPED for item in definition["filters"]):
         return False
+    if any(key not in GROUPED for key in definition["columns"]):
+        return False
     if any(group["field"] not in GROUPED for group in definition["group_by"]):
         return False
     return all(
