@@ -839,18 +839,36 @@ def report_rows(
 ) -> tuple[list[Column], Iterator[list[Any]]]:
     """The report's columns and an iterator over ALL its rows (for exports; no limit unless
     given), choice values shown by their names."""
-    columns, rows, _summary = _report_rows(definition, actor, values, limit=limit)
-    return columns, rows
+    table = _report_rows(definition, actor, values, limit=limit)
+    return table.columns, table.rows
+
+
+def report_table(
+    definition: dict[str, Any], actor: Any, values: dict[str, Any]
+) -> tuple[list[Column], Iterator[list[Any]], int]:
+    """:func:`report_rows` with how many rows there are in all (for an export's audit)."""
+    table = _report_rows(definition, actor, values)
+    return table.columns, table.rows, table.count()
+
+
+@dataclass
+class _Rows:
+    columns: list[Column]
+    rows: Iterator[list[Any]]
+    # The nightly summary read (None: all counted live).
+    summary: Any
+    count: Callable[[], int]
 
 
 def _report_rows(
     definition: dict[str, Any], actor: Any, values: dict[str, Any], *, limit: int | None = None
-) -> tuple[list[Column], Iterator[list[Any]], Any]:
+) -> _Rows:
     from .selectors_transaction_summary import summary_sources
 
     plan = summary_sources(definition, actor)
     if plan is None:
         queryset, columns, aliases = build_queryset(definition, actor, values)
+        count = queryset.count
         if limit is not None:
             queryset = queryset[:limit]
         found: Any = queryset.iterator(chunk_size=2000)
@@ -859,9 +877,9 @@ def _report_rows(
         summary, sources = plan
         built = [build_queryset(definition, actor, values, source) for source in sources]
         _queryset, columns, aliases = built[0]
-        found = _merged(definition, [queryset for queryset, _c, _a in built], columns, aliases)
-        if limit is not None:
-            found = found[:limit]
+        merged = _merged(definition, [queryset for queryset, _c, _a in built], columns, aliases)
+        count = merged.__len__
+        found = merged if limit is None else merged[:limit]
     choices = _display_choices(definition, columns)
 
     def rows() -> Iterator[list[Any]]:
@@ -871,17 +889,7 @@ def _report_rows(
                 for column, alias in zip(columns, aliases, strict=True)
             ]
 
-    return columns, rows(), summary
-
-
-def report_row_count(definition: dict[str, Any], actor: Any, values: dict[str, Any]) -> int:
-    """How many rows the report has in all (for an export's audit)."""
-    from .selectors_transaction_summary import summary_sources
-
-    if summary_sources(definition, actor) is None:
-        queryset, _columns, _aliases = build_queryset(definition, actor, values)
-        return queryset.count()
-    return sum(1 for _row in report_rows(definition, actor, values)[1])
+    return _Rows(columns, rows(), summary, count)
 
 
 def run_report(definition: Any, actor: Any, given: dict[str, Any] | None = None) -> ReportResult:
@@ -889,8 +897,9 @@ def run_report(definition: Any, actor: Any, given: dict[str, Any] | None = None)
     at most the definition's limit of rows (``truncated`` says whether more exist)."""
     clean = validate_definition(definition)
     values = resolve_parameters(clean, given or {})
-    columns, rows, summary = _report_rows(clean, actor, values, limit=clean["limit"] + 1)
-    listed = list(rows)
+    table = _report_rows(clean, actor, values, limit=clean["limit"] + 1)
+    columns, summary = table.columns, table.summary
+    listed = list(table.rows)
     truncated = len(listed) > clean["limit"]
     return ReportResult(
         entity=entity(clean["entity"]),  # type: ignore[arg-type]
@@ -922,8 +931,8 @@ __all__ = [
     "build_queryset",
     "entities",
     "entity",
-    "report_row_count",
     "report_rows",
+    "report_table",
     "resolve_parameters",
     "run_report",
     "validate_definition",

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from bankcrm.access.permissions import actor_has_perm
 
 from . import exports
-from .builder import report_row_count, report_rows, resolve_parameters, validate_definition
+from .builder import report_table, resolve_parameters, validate_definition
 from .selectors_report_definitions import report_definition_get, report_definition_version
 from .standard_reports import standard_report
 
@@ -36,7 +36,7 @@ def _document(
 ) -> exports.Document:
     given = {p["name"]: parameters.get(p["name"]) for p in definition["parameters"]}
     values = resolve_parameters(definition, given)
-    columns, rows = report_rows(definition, actor, values)
+    columns, rows, row_count = report_table(definition, actor, values)
     table_columns = [
         exports.Column(str(index), column.label, lambda row, i=index: row[i])
         for index, column in enumerate(columns)
@@ -47,7 +47,7 @@ def _document(
         tables=[exports.Table(title=title, columns=table_columns, rows=rows)],
         name=name,
         notes=notes,
-        rows=report_row_count(definition, actor, values),
+        rows=row_count,
         filters={**filters, **{k: str(v) for k, v in values.items()}},
     )
 
