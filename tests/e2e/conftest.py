@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 from tests.conftest import in_ci
 
@@ -41,6 +44,45 @@ def _allow_sync_orm_beside_playwright():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+class _OneRequestAtATime:
+    """A WSGI application that serves one request at a time, its body read before the next.
+
+    With SQLite in memory, pytest-django hands the live server's threads the test's own
+    database connection: two requests in flight at once (a page's panels loading while a
+    form posts) would share one transaction state and fail at random ("cannot start a
+    transaction within a transaction"). Connections are still accepted in parallel.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+class _SerialWhenShared(ThreadedWSGIServer):
+    def set_app(self, application) -> None:
+        if self.connections_override:
+            application = _OneRequestAtATime(application)
+        super().set_app(application)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_serial_on_shared_connection():
+    previous = LiveServerThread.server_class
+    LiveServerThread.server_class = _SerialWhenShared
+    yield
+    LiveServerThread.server_class = previous
 
 
 @pytest.fixture(scope="session")
